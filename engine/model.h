@@ -1,0 +1,100 @@
+#ifndef DUET_MODEL_H
+#define DUET_MODEL_H
+
+/* A Llama-family model held in memory: its config and its weights (or one
+ * tensor-parallel shard of them). Loaded from a Hugging Face directory
+ * (config.json + model.safetensors, or sharded with an index).
+ *
+ * Ownership: duet_model_load() returns a model that owns its mmaps and
+ * buffers; duet_model_free() releases everything. A model is read-only
+ * after load and may be shared by threads. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { DUET_F32 = 0, DUET_BF16 = 1, DUET_F16 = 2 } duet_dtype;
+size_t duet_dtype_size(duet_dtype t);
+
+typedef enum {
+  DUET_POS_ROPE_NEOX = 0, /* rotate-half pairs (i, i+d/2): Hugging Face */
+  DUET_POS_ROPE_GPTJ = 1, /* interleaved pairs (2i, 2i+1): Meta, GPT-J */
+  DUET_POS_SINUSOIDAL = 2 /* absolute sin/cos added to the embedding */
+} duet_pos_kind;
+
+typedef enum { DUET_ROPE_SCALING_NONE = 0, DUET_ROPE_SCALING_LINEAR, DUET_ROPE_SCALING_LLAMA3 } duet_rope_scaling_kind;
+
+typedef struct {
+  char arch[32];        /* "llama", "qwen2", "qwen3" (from model_type) */
+  int dim;              /* hidden_size */
+  int hidden;           /* intermediate_size */
+  int n_layers;         /* num_hidden_layers */
+  int n_heads;          /* num_attention_heads */
+  int n_kv_heads;       /* num_key_value_heads (defaults to n_heads) */
+  int head_dim;         /* head_dim when given, else dim / n_heads */
+  int vocab;            /* vocab_size */
+  int max_pos;          /* max_position_embeddings */
+  float norm_eps;       /* rms_norm_eps */
+  float rope_theta;     /* rope_theta (default 10000) */
+  int tied;             /* tie_word_embeddings */
+  int qkv_bias;         /* Qwen2: biases on q/k/v projections */
+  int qk_norm;          /* Qwen3: RMSNorm over each q and k head before RoPE */
+  duet_pos_kind pos;    /* duet's own config key "duet_position_encoding":
+                           "rope_neox" (default), "rope_gptj", "sinusoidal" */
+  struct {
+    duet_rope_scaling_kind kind;
+    float factor, low_freq_factor, high_freq_factor;
+    int original_max_pos;
+  } rope_scaling;
+  int bos_id, eos_id;   /* -1 when absent */
+  duet_dtype dtype;     /* torch_dtype of the checkpoint as written */
+} duet_config;
+
+/* A row-major weight matrix [rows = out_features, cols = in_features], in
+ * the checkpoint's dtype (BF16/F16 stay as they are unless --f32). */
+typedef struct {
+  duet_dtype dtype;
+  int rows, cols;
+  const void *data;
+} duet_matrix;
+
+/* One decoder layer. For a tensor-parallel shard (tp_size > 1), wq/wk/wv
+ * and w_gate/w_up hold this rank's rows (its heads / hidden units) and
+ * wo/w_down its columns; norms are whole. Biases and q/k norms are NULL
+ * when the architecture has none. Norm and bias vectors are float32. */
+typedef struct {
+  const float *attn_norm;           /* (dim) input_layernorm */
+  duet_matrix wq, wk, wv, wo;       /* q:(nh_local*hd, dim) k,v:(nkv_local*hd, dim) o:(dim, nh_local*hd) */
+  const float *bq, *bk, *bv;        /* Qwen2 */
+  const float *q_norm, *k_norm;     /* (hd) Qwen3 */
+  const float *mlp_norm;            /* (dim) post_attention_layernorm */
+  duet_matrix w_gate, w_up, w_down; /* gate,up:(hidden_local, dim) down:(dim, hidden_local) */
+} duet_layer;
+
+typedef struct duet_model_storage duet_model_storage; /* mmaps and owned buffers */
+
+typedef struct {
+  duet_config cfg;
+  int tp_rank, tp_size;            /* which shard this is (0, 1 when whole) */
+  int n_heads_local, n_kv_heads_local, hidden_local;
+  duet_matrix embed;               /* (vocab, dim) */
+  duet_matrix lm_head;             /* (vocab, dim); same data as embed when tied */
+  const float *final_norm;         /* (dim) */
+  duet_layer *layers;              /* n_layers */
+  duet_model_storage *storage;
+} duet_model;
+
+typedef struct {
+  int to_f32;          /* convert BF16/F16 weights to float32 once at load */
+  int tp_rank, tp_size;/* load only this shard (tp_size 0 or 1: whole model) */
+} duet_load_opts;
+
+/* Load a Hugging Face model directory. On error returns a negative code and
+ * duet_last_error() names the file/tensor and the problem. */
+int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **out);
+void duet_model_free(duet_model *m);
+
+/* Parse and validate config.json (also used by tools that only need the
+ * shape). */
+int duet_config_load(const char *config_json_path, duet_config *out);
+
+#endif
