@@ -4,6 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh deploy/install-deps.sh
+sh tests/npm-deps.sh >/dev/null
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
