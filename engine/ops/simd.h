@@ -1,0 +1,51 @@
+#ifndef DUET_OPS_SIMD_H
+#define DUET_OPS_SIMD_H
+
+/* Internal to engine/ops: small AVX2/FMA helpers shared by the fast paths.
+ * Every user keeps a scalar tail, and a build without AVX2 compiles the
+ * scalar loops only (DUET_HAVE_AVX2 is 0). */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define DUET_HAVE_AVX2 1
+#include <immintrin.h>
+
+/* expf for 8 lanes (Cephes polynomial, ~2 ulp on [-87, 88]); inputs below
+ * -88.4 (including -inf) give 0, above 88.4 are clamped. */
+static inline __m256 duet_exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
+  __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127));
+  e = _mm256_max_epi32(e, _mm256_setzero_si256()); /* 2^-127 and below flush to 0 */
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
+}
+
+static inline float duet_hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+static inline float duet_hmax8(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#else
+#define DUET_HAVE_AVX2 0
+#endif
+
+/* Below this many elements an OpenMP team costs more than it saves. */
+#define DUET_OMP_MIN_WORK 32768
+
+#endif
