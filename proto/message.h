@@ -30,6 +30,14 @@ typedef enum {
   DUET_MSG_SHUTDOWN = 7, /* front end -> workers: drain and exit */
 } duet_msg_kind;
 
+/* Kinds 32..63 are reserved for messages between the coordinator and the
+ * workers inside the MPI job (server/runtime/wire_ops.h); the header codec
+ * accepts them, the front end's socket refuses them. */
+#define DUET_MSG_INTERNAL_FIRST 32
+#define DUET_MSG_INTERNAL_LAST 63
+int duet_msg_kind_valid(int kind);
+int duet_msg_kind_internal(int kind);
+
 typedef struct {
   uint32_t magic;
   uint16_t version;
