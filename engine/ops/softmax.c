@@ -53,8 +53,14 @@ static void softmax_row(float *o, const float *xr, int C) {
   for (i = 0; i < C; i++) o[i] *= inv;
 }
 
+/* Small inputs take a plain loop with no OpenMP call at all: attention
+ * calls this once per row from inside its own parallel loop. */
 void duet_softmax_forward(float *out, const float *x, int N, int C) {
-#pragma omp parallel for schedule(static) if ((long)N * C > DUET_OMP_MIN_WORK)
+  if ((long)N * C <= DUET_OMP_MIN_WORK) {
+    for (int n = 0; n < N; n++) softmax_row(out + (long)n * C, x + (long)n * C, C);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) softmax_row(out + (long)n * C, x + (long)n * C, C);
 }
 
