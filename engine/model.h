@@ -97,4 +97,14 @@ void duet_model_free(duet_model *m);
  * shape). */
 int duet_config_load(const char *config_json_path, duet_config *out);
 
+/* Check a config's values (positive sizes, heads dividing, known kinds...);
+ * duet_config_load() calls it, and so does duet_config_write(). */
+int duet_config_validate(const duet_config *c);
+
+/* Write c as a Hugging Face config.json (LlamaForCausalLM,
+ * Qwen2ForCausalLM or Qwen3ForCausalLM per c->arch) that transformers
+ * loads, atomically (temp file, fsync, rename). duet_config_load() reads it
+ * back to the same values (floats to the precision of "%.9g"). */
+int duet_config_write(const char *config_json_path, const duet_config *c);
+
 #endif
