@@ -123,13 +123,10 @@ static int panel_gemm(float *out, const float *x, const duet_matrix *W, int N) {
   if (P > O) P = O;
   float *panel = malloc((size_t)P * (size_t)K * sizeof(float));
   if (!panel) return duet_error(DUET_ENOMEM, "linear: no memory for a %ldx%d weight panel", P, K);
-  size_t es = 2;
   for (int o0 = 0; o0 < O; o0 += (int)P) {
     int p = O - o0 < P ? O - o0 : (int)P;
-    const char *src = (const char *)W->data + (size_t)o0 * (size_t)K * es;
 #pragma omp parallel for schedule(static) if ((long)p * K > DUET_OMP_MIN_WORK)
-    for (int r = 0; r < p; r++)
-      duet_widen_f32(panel + (long)r * K, src + (size_t)r * (size_t)K * es, W->dtype, K);
+    for (int r = 0; r < p; r++) duet_matrix_rows_f32(panel + (long)r * K, W, o0 + r, 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p, K, 1.0f, x, K, panel, K, 0.0f, out + o0, O);
   }
   free(panel);
