@@ -116,10 +116,10 @@ static void test_fit(duet_tape *t) {
   duet_adamw opt;
   CHECK(duet_adamw_init(&opt, m.n) == DUET_OK, "adamw init");
   duet_adamw_hparams hp = duet_adamw_defaults();
-  hp.lr = 1e-2f;
+  hp.lr = 3e-2f;
   hp.weight_decay = 0;
   hp.warmup = 10;
-  hp.total_steps = 600;
+  hp.total_steps = 1500;
   float x[BATCH * IN], y[BATCH], first = 0, last = 0;
   unsigned s = 5;
   for (int step = 0; step < hp.total_steps; step++) {

@@ -1,0 +1,67 @@
+#ifndef DUET_TRAIN_TRAINER_H
+#define DUET_TRAIN_TRAINER_H
+
+/* The training loop behind duet-train: data (engine/train/dataset.h), the
+ * model (llama_train.h), AdamW with clipping and warmup + cosine
+ * (adamw.h), gradient accumulation, periodic validation (loss and bits per
+ * byte), checkpoints as Hugging Face directories with the optimizer state
+ * beside them, exact resume, a one-line progress display and the loss
+ * curves as an SVG at the end.
+ *
+ * Checkpoint directory (all files written atomically):
+ *   config.json, model.safetensors        the model (save_dtype), HF names
+ *   tokenizer.json, tokenizer_config.json copied from the tokenizer source
+ *   train_state.safetensors               float32 "params", "adamw.m",
+ *                                         "adamw.v" + metadata: step, PRNG
+ *                                         state, data fingerprint, every
+ *                                         hyper-parameter and the loss log
+ *   loss.svg                              train and validation loss curves
+ * --resume reads train_state.safetensors: the resumed run draws the same
+ * batches and computes the same losses as an uninterrupted one. */
+
+#include <stdint.h>
+
+#include "engine/model.h"
+#include "engine/train/adamw.h"
+
+typedef struct {
+  const char *const *data; /* text files */
+  int n_data;
+  const char *out;       /* checkpoint directory (created) */
+  const char *init;      /* Hugging Face dir to start from, or NULL */
+  const char *tokenizer; /* dir with tokenizer.json; default: init or resume */
+  const char *resume;    /* checkpoint dir to continue from, or NULL */
+  duet_config shape;     /* model shape when neither init nor resume */
+  int steps, batch, seq, accum;
+  int eval_every;   /* validate every N steps (and at the end); 0: only at the end */
+  int eval_windows; /* validation windows of seq tokens per evaluation (0: all) */
+  int save_every;   /* checkpoint every N steps (and at the end); 0: only at the end */
+  int stop_after;   /* stop (with a checkpoint) once this many steps are done; 0: never */
+  duet_adamw_hparams hp;
+  float grad_clip;
+  uint64_t seed;
+  double val_frac;
+  duet_dtype save_dtype;
+  int progress; /* print the progress line and summary to stderr */
+} duet_train_opts;
+
+/* Defaults: batch 8, seq 256, accum 1, lr 3e-4, warmup 0, cosine to 0.1 lr,
+ * weight decay 0.1, clip 1.0, seed 1337, val_frac 0.1, eval windows 64. */
+void duet_train_opts_defaults(duet_train_opts *o);
+
+typedef struct {
+  int n;          /* entries: one per step done (including resumed ones) */
+  float *loss;    /* training loss of step i */
+  float *val;     /* validation loss measured before step i, NaN when not */
+  float val_loss; /* final validation loss (nats per token) */
+  float val_bpb;  /* final bits per byte */
+  double tokens_per_s;
+} duet_train_result;
+
+void duet_train_result_free(duet_train_result *r);
+
+/* Run (or resume) training. Every check of the input (files, data size,
+ * shape, memory) happens before the first step. */
+int duet_train_run(const duet_train_opts *o, duet_train_result *res);
+
+#endif
