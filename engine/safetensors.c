@@ -402,8 +402,9 @@ static int build_metadata(const char *metadata_json, json_t **out) {
     json_t *v;
     json_object_foreach(meta, k, v) {
       if (!json_is_string(v)) {
-        json_decref(meta);
-        return duet_error(DUET_EINVAL, "safetensors write: metadata value of '%s' is not a string", k);
+        int rc = duet_error(DUET_EINVAL, "safetensors write: metadata value of '%s' is not a string", k);
+        json_decref(meta); /* after the message: k lives in meta */
+        return rc;
       }
     }
   } else {
