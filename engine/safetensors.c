@@ -448,8 +448,14 @@ static int build_header(const duet_st_tensor *const *order, int n, json_t *meta,
   return DUET_OK;
 }
 
-static int cmp_ptr_by_name(const void *a, const void *b) {
-  return strcmp((*(const duet_st_tensor *const *)a)->name, (*(const duet_st_tensor *const *)b)->name);
+/* Largest element size first, then by name (as the Python package does):
+ * with the header padded to 8, every tensor then starts aligned to its
+ * element size, so readers can use it in place. */
+static int cmp_for_layout(const void *a, const void *b) {
+  const duet_st_tensor *x = *(const duet_st_tensor *const *)a, *y = *(const duet_st_tensor *const *)b;
+  size_t sx = duet_dtype_size(x->dtype), sy = duet_dtype_size(y->dtype);
+  if (sx != sy) return sx > sy ? -1 : 1;
+  return strcmp(x->name, y->name);
 }
 
 static int write_file(const char *path, const duet_st_tensor *const *order, int n, const char *hdr, size_t hlen) {
@@ -478,7 +484,7 @@ int duet_safetensors_write(const char *path, const duet_st_tensor *tensors, int 
   const duet_st_tensor **order = malloc((size_t)(n ? n : 1) * sizeof *order);
   if (!order) return duet_error(DUET_ENOMEM, "safetensors write: out of memory");
   for (int i = 0; i < n; i++) order[i] = &tensors[i];
-  qsort(order, (size_t)n, sizeof *order, cmp_ptr_by_name);
+  qsort(order, (size_t)n, sizeof *order, cmp_for_layout);
   json_t *meta = NULL;
   char *hdr = NULL;
   size_t hlen = 0;

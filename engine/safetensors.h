@@ -60,9 +60,9 @@ size_t duet_st_set_data_bytes(const duet_st_set *s);
 
 /* ---- writer ----
  * Write n tensors to path atomically (a temp file in the same directory,
- * fsync, rename), in a form Hugging Face's `safetensors` reads: tensors
- * sorted by name, laid out contiguously, header padded with spaces to a
- * multiple of 8 bytes. Each tensor needs name, dtype, ndim, shape and data
+ * fsync, rename), in a form Hugging Face's `safetensors` reads: laid out
+ * contiguously, largest element size first then by name (so each tensor is
+ * aligned), header padded with spaces to a multiple of 8 bytes. Each tensor needs name, dtype, ndim, shape and data
  * (nbytes may be 0, meaning "computed from shape"; if set it must match).
  * metadata_json: NULL or a JSON object of strings, e.g. "{\"step\": \"100\"}";
  * "format": "pt" is added when missing (transformers requires it). */

@@ -113,7 +113,11 @@ static void test_writer_roundtrip(void) {
   CHECK_OK(duet_safetensors_open(tmp_path, &f));
   if (!f) return;
   CHECK(duet_safetensors_count(f) == 5, "count");
-  CHECK(!strcmp(duet_safetensors_tensor(f, 0)->name, "alpha"), "sorted by name");
+  for (int i = 0; i < duet_safetensors_count(f); i++) {
+    const duet_st_tensor *t = duet_safetensors_tensor(f, i);
+    CHECK((uintptr_t)t->data % duet_dtype_size(t->dtype) == 0, "%s aligned", t->name);
+  }
+  CHECK(!strcmp(duet_safetensors_tensor(f, 0)->name, "alpha"), "tensors listed by name");
   CHECK(!strcmp(duet_safetensors_metadata(f, "step"), "12") && !strcmp(duet_safetensors_metadata(f, "format"), "pt"),
         "metadata kept and format pt added");
   const size_t nbytes[5] = {24, 10, 16, 4, 0};
