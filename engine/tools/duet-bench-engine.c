@@ -1,0 +1,188 @@
+/* duet-bench-engine: prefill and decode speed of the engine on random-weight
+ * models of the "15M" and "110M" shapes, in F32 and BF16, each figure beside
+ * this machine's limit measured in the same run (sgemm peak, memory read
+ * bandwidth); optionally a measured roofline of the MLP and attention.
+ *
+ *   duet-bench-engine [--shapes 15M,110M] [--json FILE] [--roofline FILE.svg] [--quick]
+ *
+ * prefill FLOPs = 2 x non-embedding params x tokens + causal attention
+ *                 (4 x layers x heads x head_dim x T(T+1)/2) + the last
+ *                 position's logits (2 x dim x vocab);
+ * decode limit  = read bandwidth / weight bytes read per step (tokens/s at
+ *                 batch 1; a step of batch B reads the weights once). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/forward.h"
+#include "engine/machine_peak.h"
+#include "engine/random_model.h"
+#include "engine/roofline.h"
+
+#define DECODE_CTX 64  /* tokens of context each decoding sequence holds */
+#define DECODE_STEPS 16
+#define MAX_BATCH 32
+#define MAX_PROMPT 512
+
+static int quick;
+
+static duet_config shape(const char *name) {
+  duet_config c;
+  memset(&c, 0, sizeof c);
+  strcpy(c.arch, "llama");
+  c.norm_eps = 1e-5f, c.rope_theta = 10000.f, c.max_pos = 2048, c.vocab = 32000, c.pos = DUET_POS_ROPE_NEOX;
+  c.bos_id = 1, c.eos_id = 2;
+  if (!strcmp(name, "15M")) c.dim = 288, c.n_layers = 6, c.n_heads = 6, c.hidden = 768, c.tied = 1;
+  else if (!strcmp(name, "110M")) c.dim = 768, c.n_layers = 12, c.n_heads = 12, c.hidden = 2048, c.tied = 0;
+  else return c; /* dim 0: unknown */
+  c.n_kv_heads = c.n_heads, c.head_dim = c.dim / c.n_heads;
+  return c;
+}
+
+typedef struct {
+  duet_model *m;
+  duet_kv_pool *pool;
+  duet_workspace *ws;
+  float *logits;
+  int *tokens;
+} bench;
+
+static double prefill_flops(const duet_config *c, int T) {
+  return 2.0 * (double)duet_model_nonembed_params(c) * T +
+         4.0 * c->n_layers * c->n_heads * (double)c->head_dim * T * (T + 1) / 2 + 2.0 * c->dim * (double)c->vocab;
+}
+
+// Best tokens/s of prefilling T tokens into a fresh sequence.
+static int bench_prefill(bench *b, int T, double *tok_s) {
+  int reps = quick ? 1 : 3;
+  double best = 1e30;
+  for (int r = -1; r < reps; r++) { /* one warm-up */
+    duet_kv_seq s;
+    duet_kv_seq_init(&s);
+    double t0 = duet_now();
+    int rc = duet_prefill(b->m, b->pool, &s, b->tokens, T, b->logits, 0, b->ws, NULL);
+    double dt = duet_now() - t0;
+    duet_kv_seq_release(b->pool, &s);
+    if (rc < 0) return rc;
+    if (r >= 0 && dt < best) best = dt;
+  }
+  *tok_s = T / best;
+  return DUET_OK;
+}
+
+// tokens/s of decoding B sequences of DECODE_CTX tokens together. The
+// context is prefilled once and its blocks copied to the other sequences.
+static int bench_decode(bench *b, int B, double *tok_s) {
+  duet_kv_seq seqs[MAX_BATCH], *sp[MAX_BATCH];
+  int rc = DUET_OK, L = b->m->cfg.n_layers;
+  for (int i = 0; i < B; i++) duet_kv_seq_init(&seqs[i]), sp[i] = &seqs[i];
+  rc = duet_prefill(b->m, b->pool, &seqs[0], b->tokens, DECODE_CTX, NULL, 0, b->ws, NULL);
+  for (int i = 1; i < B && rc == DUET_OK; i++) {
+    rc = duet_kv_seq_reserve(b->pool, &seqs[i], DECODE_CTX);
+    for (int k = 0; k < seqs[i].n_blocks && rc == DUET_OK; k++)
+      for (int l = 0; l < L; l++)
+        memcpy(duet_kv_layer_data(b->pool, seqs[i].blocks[k], l), duet_kv_layer_data(b->pool, seqs[0].blocks[k], l),
+               duet_kv_layer_floats(b->pool) * sizeof(float));
+    seqs[i].n_tokens = DECODE_CTX;
+  }
+  int steps = quick ? 4 : DECODE_STEPS;
+  double t0 = 0;
+  for (int k = -2; k < steps && rc == DUET_OK; k++) { /* two warm-up steps */
+    if (k == 0) t0 = duet_now();
+    rc = duet_decode(b->m, b->pool, sp, b->tokens + k + 2, B, b->logits, b->ws, NULL);
+  }
+  double dt = duet_now() - t0;
+  for (int i = 0; i < B; i++) duet_kv_seq_release(b->pool, &seqs[i]);
+  *tok_s = (double)B * steps / dt;
+  return rc;
+}
+
+static void add_row(json_t *rows, const char *shape_name, const char *dtype, const char *what, int n, double tok_s,
+                    double limit, const char *limit_what) {
+  printf("%-5s %-5s %-8s %4d %10.1f tok/s   limit %10.1f tok/s (%s)  %5.1f%%\n", shape_name, dtype, what, n, tok_s, limit,
+         limit_what, 100 * tok_s / limit);
+  json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:i,s:f,s:f,s:s,s:f}", "shape", shape_name, "dtype", dtype,
+                                        "phase", what, "n", n, "tokens_per_s", tok_s, "limit_tokens_per_s", limit,
+                                        "limit", limit_what, "share", tok_s / limit));
+}
+
+static int bench_model(const char *name, duet_dtype dt, const duet_machine_peak *mp, json_t *rows) {
+  duet_config c = shape(name);
+  if (!c.dim) return duet_error(DUET_EINVAL, "unknown shape '%s' (15M or 110M)", name);
+  duet_random_model *rm;
+  int rc = duet_random_model_new(&c, dt, 42, &rm);
+  if (rc < 0) return rc;
+  bench b = {&rm->model, NULL, NULL, NULL, NULL};
+  int blocks = (MAX_PROMPT + 15) / 16 + MAX_BATCH * ((DECODE_CTX + DECODE_STEPS + 2 + 15) / 16 + 1);
+  rc = duet_kv_pool_new(blocks, 16, c.n_layers, c.n_kv_heads, c.head_dim, &b.pool);
+  if (rc == DUET_OK) rc = duet_workspace_new(b.m, MAX_PROMPT, &b.ws);
+  b.logits = malloc(sizeof(float) * MAX_BATCH * c.vocab);
+  b.tokens = malloc(sizeof(int) * MAX_PROMPT);
+  if (rc == DUET_OK && (!b.logits || !b.tokens)) rc = duet_error(DUET_ENOMEM, "bench buffers");
+  for (int i = 0; b.tokens && i < MAX_PROMPT; i++) b.tokens[i] = (i * 7919 + 13) % c.vocab;
+  const char *dn = dt == DUET_F32 ? "F32" : "BF16";
+  int prompts[] = {128, 512}, batches[] = {1, 8, 32};
+  for (int i = 0; i < 2 && rc == DUET_OK; i++) {
+    double ts;
+    if ((rc = bench_prefill(&b, prompts[i], &ts)) < 0) break;
+    add_row(rows, name, dn, "prefill", prompts[i], ts, mp->sgemm_gflops * 1e9 / prefill_flops(&c, prompts[i]) * prompts[i],
+            "sgemm peak");
+  }
+  double bytes = (double)duet_model_decode_bytes(b.m);
+  for (int i = 0; i < 3 && rc == DUET_OK; i++) {
+    double ts;
+    if ((rc = bench_decode(&b, batches[i], &ts)) < 0) break;
+    add_row(rows, name, dn, "decode", batches[i], ts, mp->read_gbps * 1e9 / bytes * batches[i], "bandwidth/weights");
+  }
+  free(b.logits), free(b.tokens);
+  duet_workspace_free(b.ws);
+  duet_kv_pool_free(b.pool);
+  duet_random_model_free(rm);
+  return rc;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: duet-bench-engine [--shapes 15M,110M] [--json FILE] [--roofline FILE.svg] [--quick]\n"
+             "  Prefill tokens/s at 128 and 512 prompt tokens and decode tokens/s at batch 1, 8, 32\n"
+             "  (context %d), F32 and BF16 weights, as shares of this machine's sgemm peak and\n"
+             "  memory read bandwidth measured in the same run. --roofline plots the MLP and the\n"
+             "  attention measured alone against the measured roofline. --quick: fewer repetitions.\n",
+          DECODE_CTX);
+}
+
+int main(int argc, char **argv) {
+  const char *json_path = NULL, *svg_path = NULL;
+  char shapes[64] = "15M,110M";
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    else if (!strcmp(argv[i], "--roofline") && i + 1 < argc) svg_path = argv[++i];
+    else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) snprintf(shapes, sizeof shapes, "%s", argv[++i]);
+    else if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(stdout), 0;
+    else return fprintf(stderr, "duet-bench-engine: unknown or incomplete option '%s'\n", argv[i]), usage(stderr), 2;
+  }
+  duet_machine_peak mp;
+  if (duet_machine_peak_measure(&mp) < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
+  duet_machine_peak_print(stdout, &mp);
+  json_t *rows = json_array();
+  int rc = DUET_OK;
+  for (char *save = NULL, *s = strtok_r(shapes, ",", &save); s && rc == DUET_OK; s = strtok_r(NULL, ",", &save)) {
+    rc = bench_model(s, DUET_F32, &mp, rows);
+    if (rc == DUET_OK) rc = bench_model(s, DUET_BF16, &mp, rows);
+  }
+  json_t *roof = NULL;
+  if (rc == DUET_OK && svg_path) rc = duet_roofline_run(&mp, svg_path, quick, &roof);
+  if (rc == DUET_OK && json_path) {
+    json_t *root = json_pack("{s:{s:f,s:f,s:i},s:o}", "machine", "sgemm_gflops", mp.sgemm_gflops, "read_gbps", mp.read_gbps,
+                             "threads", mp.threads, "results", json_incref(rows));
+    if (roof) json_object_set(root, "roofline", roof);
+    if (json_dump_file(root, json_path, JSON_INDENT(2)) != 0) rc = duet_error(DUET_EIO, "cannot write %s", json_path);
+    json_decref(root);
+  }
+  json_decref(rows);
+  json_decref(roof);
+  if (rc < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
+  return 0;
+}
