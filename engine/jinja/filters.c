@@ -1,0 +1,229 @@
+#include "engine/jinja/filters.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/jinja/methods.h"
+#include "engine/jinja/tests.h"
+
+static const char *const FILTERS[] = {
+    "trim",  "length", "count",      "tojson", "upper",   "lower",   "default", "d",      "join",
+    "first", "last",   "replace",    "string", "int",     "float",   "items",   "list",   "selectattr",
+    "rejectattr", "map", "capitalize", "title", "safe",   "abs",     "reverse", NULL};
+
+int jinja_filter_exists(const char *name) {
+  for (int k = 0; FILTERS[k]; k++)
+    if (!strcmp(FILTERS[k], name)) return 1;
+  return 0;
+}
+
+static jinja_value *buf_value(jinja_arena *a, jinja_buf *b) {
+  jinja_value *v = b->oom ? NULL : jv_str(a, b->p ? b->p : "", b->n);
+  free(b->p);
+  if (!v) duet_error(DUET_ENOMEM, "chat template: out of memory");
+  return v;
+}
+
+static jinja_value *to_string(jinja_arena *a, const jinja_value *v) {
+  if (v->type == JV_STR) return (jinja_value *)v;
+  jinja_buf b = {0};
+  jv_write_str(&b, v);
+  return buf_value(a, &b);
+}
+
+/* Items of an iterable as a list: list itself, dict keys, string chars. */
+static jinja_value *as_list(jinja_arena *a, jinja_value *v, int line) {
+  if (v->type == JV_LIST) return v;
+  jinja_value *out = jv_new(a, JV_LIST);
+  if (!out) return NULL;
+  if (v->type == JV_DICT) {
+    for (int k = 0; k < v->n; k++)
+      if (jv_push(a, out, v->keys[k]) < 0) return NULL;
+    return out;
+  }
+  if (v->type == JV_STR) {
+    for (size_t i = 0; i < v->len;) {
+      size_t l = 1;
+      while (i + l < v->len && ((unsigned char)v->s[i + l] & 0xC0) == 0x80) l++;
+      jinja_value *c = jv_str(a, v->s + i, l);
+      if (!c || jv_push(a, out, c) < 0) return NULL;
+      i += l;
+    }
+    return out;
+  }
+  if (v->type == JV_UNDEF) return out;
+  return jinja_fail(line, "%s is not iterable", jv_type_name(v));
+}
+
+/* item.a.b for selectattr/map/join(attribute=...). */
+static jinja_value *get_path(jinja_value *item, const jinja_value *path) {
+  const char *p = path->s, *end = path->s + path->len;
+  while (p <= end) {
+    const char *dot = memchr(p, '.', (size_t)(end - p));
+    size_t n = dot ? (size_t)(dot - p) : (size_t)(end - p);
+    jinja_value *next = item->type == JV_DICT || item->type == JV_NS ? jv_dict_get(item, p, n) : NULL;
+    if (!next) return &jinja_undefined;
+    item = next;
+    if (!dot) break;
+    p = dot + 1;
+  }
+  return item;
+}
+
+static jinja_value *f_join(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *sep = jinja_arg(args, 0, "d"), *attr = jinja_arg(args, 1, "attribute");
+  jinja_value *l = as_list(a, v, args->line);
+  if (!l) return NULL;
+  jinja_buf b = {0};
+  for (int k = 0; k < l->n; k++) {
+    if (k && sep) jv_write_str(&b, sep);
+    jv_write_str(&b, attr && attr->type == JV_STR ? get_path(l->items[k], attr) : l->items[k]);
+  }
+  return buf_value(a, &b);
+}
+
+static jinja_value *f_select(jinja_arena *a, jinja_value *v, const jinja_args *args, int reject) {
+  jinja_value *attr = jinja_arg(args, 0, NULL), *test = jinja_arg(args, 1, NULL);
+  if (!attr || attr->type != JV_STR) return jinja_fail(args->line, "selectattr/rejectattr need an attribute name");
+  if (test && (test->type != JV_STR || !jinja_test_exists(test->s)))
+    return jinja_fail(args->line, "selectattr/rejectattr: unknown test");
+  jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
+  if (!l || !out) return NULL;
+  jinja_args targs = {.args = args->args + 2, .nargs = args->nargs > 2 ? args->nargs - 2 : 0, .line = args->line};
+  for (int k = 0; k < l->n; k++) {
+    jinja_value *x = get_path(l->items[k], attr);
+    int r = test ? jinja_test(test->s, x, &targs) : jv_truthy(x);
+    if (r < 0) return NULL;
+    if (r != reject && jv_push(a, out, l->items[k]) < 0) return NULL;
+  }
+  return out;
+}
+
+static jinja_value *f_map(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *attr = jinja_arg(args, -1, "attribute"), *def = jinja_arg(args, -1, "default");
+  jinja_value *fname = attr ? NULL : jinja_arg(args, 0, NULL);
+  if (!attr && (!fname || fname->type != JV_STR || !jinja_filter_exists(fname->s)))
+    return jinja_fail(args->line, "map needs attribute= or the name of a known filter");
+  jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
+  if (!l || !out) return NULL;
+  jinja_args fargs = {.args = args->args + 1, .nargs = args->nargs - 1, .line = args->line};
+  for (int k = 0; k < l->n; k++) {
+    jinja_value *x;
+    if (attr) {
+      x = attr->type == JV_STR ? get_path(l->items[k], attr) : &jinja_undefined;
+      if (x->type == JV_UNDEF && def) x = def;
+    } else {
+      x = jinja_filter(a, fname->s, l->items[k], &fargs);
+    }
+    if (!x || jv_push(a, out, x) < 0) return NULL;
+  }
+  return out;
+}
+
+static jinja_value *f_int(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *def = jinja_arg(args, 0, "default");
+  if (v->type == JV_INT || v->type == JV_BOOL) return jv_int(a, v->i);
+  if (v->type == JV_FLOAT && isfinite(v->f)) return jv_int(a, (long long)v->f);
+  if (v->type == JV_STR) {
+    char *end;
+    long long i = strtoll(v->s, &end, 10);
+    if (end != v->s && !*end) return jv_int(a, i);
+    double f = strtod(v->s, &end);
+    if (end != v->s && !*end && isfinite(f)) return jv_int(a, (long long)f);
+  }
+  return def ? def : jv_int(a, 0);
+}
+
+static jinja_value *f_float(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *def = jinja_arg(args, 0, "default");
+  if (v->type == JV_INT || v->type == JV_BOOL) return jv_float(a, (double)v->i);
+  if (v->type == JV_FLOAT) return v;
+  if (v->type == JV_STR) {
+    char *end;
+    double f = strtod(v->s, &end);
+    if (end != v->s && !*end) return jv_float(a, f);
+  }
+  return def ? def : jv_float(a, 0);
+}
+
+static jinja_value *f_length(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  if (v->type == JV_STR) return jv_int(a, (long long)jv_utf8_len(v->s, v->len));
+  if (v->type == JV_LIST || v->type == JV_DICT) return jv_int(a, v->n);
+  if (v->type == JV_UNDEF) return jv_int(a, 0);
+  return jinja_fail(args->line, "length of %s", jv_type_name(v));
+}
+
+static jinja_value *f_end(jinja_arena *a, jinja_value *v, const jinja_args *args, int last) {
+  jinja_value *l = as_list(a, v, args->line);
+  if (!l) return NULL;
+  if (!l->n) return jv_undef(a, last ? "last item" : "first item");
+  return l->items[last ? l->n - 1 : 0];
+}
+
+static jinja_value *f_reverse(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
+  if (!l || !out) return NULL;
+  for (int k = l->n - 1; k >= 0; k--)
+    if (jv_push(a, out, l->items[k]) < 0) return NULL;
+  if (v->type != JV_STR) return out;
+  jinja_buf b = {0};
+  for (int k = 0; k < out->n; k++) jv_write_str(&b, out->items[k]);
+  return buf_value(a, &b);
+}
+
+static jinja_value *f_tojson(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *ind = jinja_arg(args, 0, "indent");
+  jinja_buf b = {0};
+  jv_write_json(&b, v, ind && ind->type == JV_INT ? (int)ind->i : -1, 0);
+  return buf_value(a, &b);
+}
+
+static jinja_value *f_default(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *def = jinja_arg(args, 0, "default_value"), *boolean = jinja_arg(args, 1, "boolean");
+  int use_def = v->type == JV_UNDEF || (boolean && jv_truthy(boolean) && !jv_truthy(v));
+  if (!use_def) return v;
+  return def ? def : jv_str(a, "", 0); /* Jinja's default_value is '' */
+}
+
+static jinja_value *need_str(jinja_value *v, const char *name, int line) {
+  if (v->type != JV_STR) return jinja_fail(line, "filter '%s' needs a string, got %s", name, jv_type_name(v));
+  return v;
+}
+
+jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, const jinja_args *args) {
+  int line = args->line;
+  if (!strcmp(name, "default") || !strcmp(name, "d")) return f_default(a, v, args);
+  if (!strcmp(name, "length") || !strcmp(name, "count")) return f_length(a, v, args);
+  if (!strcmp(name, "tojson")) return f_tojson(a, v, args);
+  if (!strcmp(name, "string")) return to_string(a, v);
+  if (!strcmp(name, "safe")) return v;
+  if (!strcmp(name, "join")) return f_join(a, v, args);
+  if (!strcmp(name, "first") || !strcmp(name, "last")) return f_end(a, v, args, name[0] == 'l');
+  if (!strcmp(name, "int")) return f_int(a, v, args);
+  if (!strcmp(name, "float")) return f_float(a, v, args);
+  if (!strcmp(name, "list")) return as_list(a, v, line);
+  if (!strcmp(name, "items")) {
+    if (v->type != JV_DICT) return jinja_fail(line, "filter 'items' needs a dict, got %s", jv_type_name(v));
+    return jinja_method(a, v, "items", args);
+  }
+  if (!strcmp(name, "selectattr") || !strcmp(name, "rejectattr")) return f_select(a, v, args, name[0] == 'r');
+  if (!strcmp(name, "map")) return f_map(a, v, args);
+  if (!strcmp(name, "reverse")) return f_reverse(a, v, args);
+  if (!strcmp(name, "abs")) {
+    if (v->type == JV_INT) return jv_int(a, v->i < 0 ? -v->i : v->i);
+    if (v->type == JV_FLOAT) return jv_float(a, fabs(v->f));
+    return jinja_fail(line, "filter 'abs' needs a number");
+  }
+  /* The rest are string filters: trim, upper, lower, title, capitalize, replace. */
+  v = v->type == JV_UNDEF ? jv_str(a, "", 0) : need_str(v, name, line);
+  if (!v) return NULL;
+  if (!strcmp(name, "trim")) return jinja_str_strip(a, v, jinja_arg(args, 0, "chars"), 1, 1);
+  if (!strcmp(name, "upper")) return jinja_str_case(a, v, JCASE_UPPER);
+  if (!strcmp(name, "lower")) return jinja_str_case(a, v, JCASE_LOWER);
+  if (!strcmp(name, "title")) return jinja_str_case(a, v, JCASE_TITLE);
+  if (!strcmp(name, "capitalize")) return jinja_str_case(a, v, JCASE_CAPITALIZE);
+  if (!strcmp(name, "replace")) return jinja_method(a, v, "replace", args);
+  return jinja_fail(line, "unknown filter '%s'", name);
+}

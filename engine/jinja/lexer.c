@@ -1,0 +1,266 @@
+#include "engine/jinja/lexer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+
+typedef struct {
+  jinja_arena *a;
+  const char *s; /* preprocessed source */
+  size_t n, i;
+  int line;
+  jinja_token *toks;
+  int ntok, cap;
+  int curly; /* depth of { } inside an expression, so "}}" in a dict literal is not a close */
+} lexer;
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_word(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* The three rewrites Hugging Face applies before lexing: drop one trailing
+ * newline; lstrip_blocks (spaces/tabs from a line start up to a block or
+ * comment tag); trim_blocks (the newline right after a block/comment tag). */
+static char *preprocess(jinja_arena *a, const char *src, size_t len, size_t *out_len) {
+  if (len && src[len - 1] == '\n') len--;
+  char *tmp = malloc(len + 1);
+  if (!tmp) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < len;) {
+    if (i == 0 || src[i - 1] == '\n') {
+      size_t j = i;
+      while (j < len && (src[j] == ' ' || src[j] == '\t')) j++;
+      if (j + 1 < len && src[j] == '{' && (src[j + 1] == '#' || src[j + 1] == '%' || src[j + 1] == '-')) i = j;
+    }
+    tmp[m++] = src[i++];
+  }
+  char *out = jinja_alloc(a, m + 1);
+  if (!out) {
+    free(tmp);
+    return NULL;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < m; i++) {
+    out[k++] = tmp[i];
+    if (tmp[i] == '}' && i > 0 && (tmp[i - 1] == '#' || tmp[i - 1] == '%' || tmp[i - 1] == '-') &&
+        i + 1 < m && tmp[i + 1] == '\n')
+      i++;
+  }
+  out[k] = 0;
+  free(tmp);
+  *out_len = k;
+  return out;
+}
+
+static jinja_token *push(lexer *L, jinja_tok_kind kind, const char *s, size_t len) {
+  if (L->ntok == L->cap) {
+    int cap = L->cap ? L->cap * 2 : 256;
+    jinja_token *t = jinja_alloc(L->a, (size_t)cap * sizeof *t);
+    if (!t) return NULL;
+    if (L->ntok) memcpy(t, L->toks, (size_t)L->ntok * sizeof *t);
+    L->toks = t;
+    L->cap = cap;
+  }
+  jinja_token *t = &L->toks[L->ntok++];
+  memset(t, 0, sizeof *t);
+  t->kind = kind;
+  t->s = jinja_strndup(L->a, s, len);
+  t->len = len;
+  t->line = L->line;
+  return t->s ? t : NULL;
+}
+
+static void advance(lexer *L, size_t k) {
+  for (size_t j = 0; j < k && L->i < L->n; j++)
+    if (L->s[L->i++] == '\n') L->line++;
+}
+
+/* `{%-` / `{{-` / `{#-`: strip the whitespace that ends the previous text. */
+static void strip_prev_text(lexer *L) {
+  if (!L->ntok || L->toks[L->ntok - 1].kind != JT_TEXT) return;
+  jinja_token *t = &L->toks[L->ntok - 1];
+  while (t->len && is_ws(t->s[t->len - 1])) t->len--;
+  if (!t->len) L->ntok--;
+}
+
+static void skip_ws(lexer *L) {
+  while (L->i < L->n && is_ws(L->s[L->i])) advance(L, 1);
+}
+
+static void put_utf8(char *buf, size_t *k, unsigned cp) {
+  if (cp < 0x80) buf[(*k)++] = (char)cp;
+  else if (cp < 0x800) {
+    buf[(*k)++] = (char)(0xC0 | (cp >> 6));
+    buf[(*k)++] = (char)(0x80 | (cp & 0x3F));
+  } else {
+    buf[(*k)++] = (char)(0xE0 | (cp >> 12));
+    buf[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    buf[(*k)++] = (char)(0x80 | (cp & 0x3F));
+  }
+}
+
+static int hexval(char c) {
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int lex_string(lexer *L) {
+  char q = L->s[L->i];
+  int line = L->line;
+  advance(L, 1);
+  size_t start = L->i, end = start;
+  while (end < L->n && L->s[end] != q) end += (L->s[end] == '\\') ? 2 : 1;
+  if (end >= L->n) return duet_error(DUET_EFORMAT, "chat template line %d: unterminated string", line);
+  char *buf = jinja_alloc(L->a, end - start + 1);
+  if (!buf) return DUET_ENOMEM;
+  size_t k = 0;
+  for (size_t i = start; i < end; i++) {
+    char c = L->s[i];
+    if (c != '\\') {
+      buf[k++] = c;
+      continue;
+    }
+    char e = L->s[++i];
+    const char *map = "n\nt\tr\rb\bf\fv\v''\"\"\\\\";
+    const char *m = NULL;
+    for (const char *p = map; *p; p += 2)
+      if (*p == e) m = p;
+    if (m) {
+      buf[k++] = m[1];
+    } else if (e == 'x' || e == 'u') {
+      int digits = e == 'x' ? 2 : 4;
+      unsigned cp = 0;
+      for (int d = 0; d < digits; d++) {
+        int h = i + 1 < end ? hexval(L->s[++i]) : -1;
+        if (h < 0) return duet_error(DUET_EFORMAT, "chat template line %d: bad \\%c escape", line, e);
+        cp = cp * 16 + (unsigned)h;
+      }
+      put_utf8(buf, &k, cp);
+    } else {
+      return duet_error(DUET_EFORMAT, "chat template line %d: unknown escape \\%c", line, e);
+    }
+  }
+  jinja_token *t = push(L, JT_STRING, buf, k);
+  if (!t) return DUET_ENOMEM;
+  t->line = line;
+  advance(L, end - L->i + 1);
+  return DUET_OK;
+}
+
+static int lex_number(lexer *L) {
+  size_t j = L->i;
+  while (j < L->n && is_digit(L->s[j])) j++;
+  int is_float = 0;
+  int after_dot = L->ntok && L->toks[L->ntok - 1].kind == JT_OP && !strcmp(L->toks[L->ntok - 1].s, ".");
+  if (!after_dot && j + 1 < L->n && L->s[j] == '.' && is_digit(L->s[j + 1])) {
+    is_float = 1;
+    j++;
+    while (j < L->n && is_digit(L->s[j])) j++;
+  }
+  jinja_token *t = push(L, is_float ? JT_FLOAT : JT_INT, L->s + L->i, j - L->i);
+  if (!t) return DUET_ENOMEM;
+  if (is_float) t->fval = strtod(t->s, NULL);
+  else t->ival = strtoll(t->s, NULL, 10);
+  advance(L, j - L->i);
+  return DUET_OK;
+}
+
+/* Longest operators first so "**" beats "*" and "//" beats "/". */
+static const char *const OPS[] = {"**", "//", "==", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".",
+                                  ":",  "|",  "<",  ">",  "+",  "-",  "~", "*", "/", "%", "=", NULL};
+
+static int lex_in_tag(lexer *L) {
+  skip_ws(L);
+  if (L->i >= L->n) return duet_error(DUET_EFORMAT, "chat template line %d: tag not closed", L->line);
+  const char *p = L->s + L->i;
+  size_t left = L->n - L->i;
+  if (left >= 3 && (!strncmp(p, "-%}", 3) || (!strncmp(p, "-}}", 3) && !L->curly))) {
+    if (!push(L, p[1] == '%' ? JT_STMT_CLOSE : JT_EXPR_CLOSE, p + 1, 2)) return DUET_ENOMEM;
+    advance(L, 3);
+    skip_ws(L);
+    return DUET_OK;
+  }
+  if (left >= 2 && (!strncmp(p, "%}", 2) || (!strncmp(p, "}}", 2) && !L->curly))) {
+    if (!push(L, p[0] == '%' ? JT_STMT_CLOSE : JT_EXPR_CLOSE, p, 2)) return DUET_ENOMEM;
+    advance(L, 2);
+    return DUET_OK;
+  }
+  if (*p == '\'' || *p == '"') return lex_string(L);
+  if (is_digit(*p)) return lex_number(L);
+  if (is_word(*p)) {
+    size_t j = 0;
+    while (j < left && is_word(p[j])) j++;
+    if (!push(L, JT_NAME, p, j)) return DUET_ENOMEM;
+    advance(L, j);
+    return DUET_OK;
+  }
+  for (int k = 0; OPS[k]; k++) {
+    size_t ol = strlen(OPS[k]);
+    if (left >= ol && !strncmp(p, OPS[k], ol)) {
+      if (*p == '{') L->curly++;
+      if (*p == '}') L->curly--;
+      if (!push(L, JT_OP, p, ol)) return DUET_ENOMEM;
+      advance(L, ol);
+      return DUET_OK;
+    }
+  }
+  return duet_error(DUET_EFORMAT, "chat template line %d: unexpected character '%c'", L->line, *p);
+}
+
+static int lex_comment(lexer *L) {
+  int line = L->line;
+  advance(L, 2);
+  if (L->i < L->n && L->s[L->i] == '-') strip_prev_text(L);
+  const char *end = strstr(L->s + L->i, "#}");
+  if (!end) return duet_error(DUET_EFORMAT, "chat template line %d: comment not closed", line);
+  int strip_after = end > L->s + L->i && end[-1] == '-';
+  advance(L, (size_t)(end - (L->s + L->i)) + 2);
+  if (strip_after) skip_ws(L);
+  return DUET_OK;
+}
+
+/* Text up to the next tag, then the tag's tokens up to its close. */
+static int lex_step(lexer *L, int *in_tag) {
+  const char *p = L->s + L->i;
+  if (*in_tag) {
+    int rc = lex_in_tag(L);
+    jinja_tok_kind k = L->ntok ? L->toks[L->ntok - 1].kind : JT_EOF;
+    if (rc == DUET_OK && (k == JT_STMT_CLOSE || k == JT_EXPR_CLOSE)) *in_tag = 0;
+    return rc;
+  }
+  if (p[0] == '{' && p[1] == '#') return lex_comment(L);
+  if (p[0] == '{' && (p[1] == '%' || p[1] == '{')) {
+    if (p[2] == '-') strip_prev_text(L);
+    if (!push(L, p[1] == '%' ? JT_STMT_OPEN : JT_EXPR_OPEN, p, 2)) return DUET_ENOMEM;
+    advance(L, p[2] == '-' ? 3 : 2);
+    L->curly = 0;
+    *in_tag = 1;
+    return DUET_OK;
+  }
+  size_t j = L->i;
+  while (j < L->n && !(L->s[j] == '{' && (L->s[j + 1] == '%' || L->s[j + 1] == '{' || L->s[j + 1] == '#'))) j++;
+  if (!push(L, JT_TEXT, p, j - L->i)) return DUET_ENOMEM;
+  advance(L, j - L->i);
+  return DUET_OK;
+}
+
+int jinja_lex(jinja_arena *a, const char *src, size_t len, jinja_token **toks, int *n) {
+  lexer L = {.a = a, .line = 1};
+  L.s = preprocess(a, src, len, &L.n);
+  if (!L.s) return duet_error(DUET_ENOMEM, "chat template: out of memory");
+  int in_tag = 0;
+  while (L.i < L.n) {
+    int rc = lex_step(&L, &in_tag);
+    if (rc < 0) return rc;
+  }
+  if (in_tag) return duet_error(DUET_EFORMAT, "chat template line %d: tag not closed at end of template", L.line);
+  if (!push(&L, JT_EOF, "", 0)) return duet_error(DUET_ENOMEM, "chat template: out of memory");
+  *toks = L.toks;
+  *n = L.ntok;
+  return DUET_OK;
+}
