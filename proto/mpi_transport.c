@@ -110,6 +110,10 @@ int duet_mpi_send_kv(duet_mpi_transport *t, int dest, const duet_kv_wire *h, con
 static int post_data(duet_mpi_transport *t, int src, const duet_kv_wire *h, int tag) {
   void *dst = t->cb.kv_target(src, h, t->cb.user);
   if (dst == DUET_KV_DEFER) return 0;
+  if (h->flags & DUET_KV_END) { /* after every block before it, deferred or not */
+    t->cb.kv_received(src, h, 0, t->cb.user);
+    return 1;
+  }
   op o = {.kind = OP_KV_RECV, .src = src, .hdr = *h};
   if (!dst) dst = o.owned = malloc(h->data_bytes);
   if (!dst || MPI_Irecv(dst, (int)h->data_bytes, MPI_BYTE, src, tag, t->comm, &o.req) != MPI_SUCCESS ||
@@ -136,11 +140,12 @@ static int recv_header(duet_mpi_transport *t, MPI_Message msg, int src, int coun
   int tag;
   memcpy(&tag, hb + DUET_KV_WIRE_SIZE, 4);
   if (duet_kv_wire_decode(hb, DUET_KV_WIRE_SIZE, t->max_kv, &h)) return 1; /* message left in duet_last_error */
-  if (h.flags & DUET_KV_END) {
-    t->cb.kv_received(src, &h, 0, t->cb.user);
-    return 1;
-  }
-  if (!post_data(t, src, &h, tag)) {
+  /* Behind a deferred header of the same request, wait too: blocks and
+   * the END marker must reach the owner in the order they were sent. */
+  int behind = 0;
+  for (int i = 0; i < t->n_defer && !behind; i++)
+    behind = t->defer[i].src == src && t->defer[i].hdr.request_id == h.request_id;
+  if (behind || !post_data(t, src, &h, tag)) {
     if (t->n_defer == t->cap_defer) {
       int cap = t->cap_defer ? 2 * t->cap_defer : 16;
       deferred *p = realloc(t->defer, (size_t)cap * sizeof *p);
@@ -204,10 +209,11 @@ int duet_mpi_progress(duet_mpi_transport *t) {
   }
   /* Control first: a cancel is seen before more KV is accepted. */
   events += drain_tag(t, DUET_TAG_CTL);
-  for (int i = 0; i < t->n_defer;) {
+  for (int i = 0; i < t->n_defer;) { /* in arrival order */
     deferred d = t->defer[i];
     if (post_data(t, d.src, &d.hdr, d.data_tag)) {
-      t->defer[i] = t->defer[--t->n_defer];
+      memmove(&t->defer[i], &t->defer[i + 1], (size_t)(t->n_defer - i - 1) * sizeof *t->defer);
+      t->n_defer--;
       events++;
     } else {
       i++;

@@ -32,7 +32,8 @@ typedef struct {
    * now belongs to the callee. */
   void (*on_msg)(int src, uint8_t *buf, size_t len, void *user);
   /* Where the data of this block goes (h->data_bytes bytes), NULL to drop
-   * it, or DUET_KV_DEFER. Not called for END headers. */
+   * it, or DUET_KV_DEFER. Also asked for END headers (any non-DEFER answer
+   * delivers them), so an END never overtakes a deferred block. */
   void *(*kv_target)(int src, const duet_kv_wire *h, void *user);
   /* A block's data has landed (dropped: it went to scratch), or an END
    * header arrived (no data). */

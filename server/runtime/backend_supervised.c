@@ -1,0 +1,284 @@
+/* The supervised backend: duetd starts the MPI job itself
+ *   mpirun -np 1+(P+D)*T --oversubscribe [--allow-run-as-root]
+ *          [--hostfile F] duet-worker --prefill P --decode D --tp T
+ *          --model DIR --listen 127.0.0.1:0 [--kv-blocks K] [--f32]
+ * reads the coordinator's "DUET_WORKER_LISTENING HOST:PORT" line from the
+ * job's stdout, and connects through the socket client. When the job
+ * exits or the connection drops, every in-flight request fails at once,
+ * the backend reports not-ready, and the job is restarted with a growing
+ * delay (reset after a minute of good health). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/error.h"
+#include "server/runtime/backend_impl.h"
+
+#define LISTEN_TAG "DUET_WORKER_LISTENING "
+
+typedef struct {
+  duet_backend *b;
+  duet_sock_client *client;
+  uv_process_t proc;
+  uv_pipe_t out;
+  uv_timer_t timer; /* restart delay, or the kill deadline when closing */
+  int running, out_open, backoff_ms, closing, kill_stage;
+  uint64_t started_ms;
+  char line[512];
+  size_t line_len;
+} sup;
+
+static void start_job(sup *s);
+
+static void worker_path(const duet_backend *b, char *out, size_t n) {
+  if (b->o.worker_bin) {
+    snprintf(out, n, "%s", b->o.worker_bin);
+    return;
+  }
+  /* Beside the running executable (duetd). */
+  char exe[2048];
+  ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[k > 0 ? k : 0] = 0;
+  char *slash = strrchr(exe, '/');
+  if (slash) slash[1] = 0;
+  snprintf(out, n, "%sduet-worker", slash ? exe : "");
+}
+
+static void maybe_done(sup *s);
+
+static void on_handle_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void on_client_closed(duet_backend *b) {
+  sup *s = b->impl;
+  s->client = NULL;
+  maybe_done(s);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  sup *s = h->data;
+  duet_backend *b = s->b;
+  free(s);
+  duet_backend_closed(b);
+}
+
+/* Closing: free once the job has exited, the pipe and the client are
+ * closed. */
+static void maybe_done(sup *s) {
+  if (!s->closing || s->running || s->out_open || s->client) return;
+  if (!uv_is_closing((uv_handle_t *)&s->timer)) uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+static void on_restart(uv_timer_t *t) {
+  sup *s = t->data;
+  if (!s->closing) start_job(s);
+}
+
+static void on_pipe_closed(uv_handle_t *h) {
+  sup *s = h->data;
+  s->out_open = 0;
+  maybe_done(s);
+}
+
+static void job_down(sup *s, const char *why) {
+  duet_backend_fail_all(s->b, why);
+  duet_backend_set_ready(s->b, 0, why);
+}
+
+static void on_job_exit(uv_process_t *p, int64_t status, int sig) {
+  sup *s = p->data;
+  s->running = 0;
+  uv_close((uv_handle_t *)p, on_handle_closed);
+  char why[200];
+  snprintf(why, sizeof why, "worker job exited (status %lld, signal %d)", (long long)status, sig);
+  job_down(s, why);
+  if (s->closing) {
+    uv_timer_stop(&s->timer);
+    if (s->client) duet_sock_client_close(s->client, 0, on_client_closed);
+    maybe_done(s);
+    return;
+  }
+  if (uv_now(s->b->loop) - s->started_ms > 60000) s->backoff_ms = 500;
+  fprintf(stderr, "duet: %s; restarting in %d ms\n", why, s->backoff_ms);
+  uv_timer_start(&s->timer, on_restart, (uint64_t)s->backoff_ms, 0);
+  s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
+}
+
+/* The connection dropped while the job runs: the job is no use without
+ * its coordinator's socket; stop it and let on_job_exit restart it. */
+static void on_client_down(duet_backend *b, const char *why) {
+  sup *s = b->impl;
+  (void)why;
+  if (s->running) uv_process_kill(&s->proc, SIGTERM);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(suggested);
+  buf->len = buf->base ? suggested : 0;
+}
+
+static void on_line(sup *s, const char *line) {
+  const char *p = strstr(line, LISTEN_TAG);
+  if (!p) {
+    fprintf(stderr, "%s\n", line); /* pass the job's output on */
+    return;
+  }
+  char addr[128];
+  snprintf(addr, sizeof addr, "%s", p + strlen(LISTEN_TAG));
+  addr[strcspn(addr, " \r\n")] = 0;
+  if (s->client && duet_sock_client_connect(s->client, addr))
+    fprintf(stderr, "duet: cannot connect to the workers at %s: %s\n", addr, duet_last_error());
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  sup *s = st->data;
+  for (ssize_t i = 0; i < n; i++) {
+    char c = buf->base[i];
+    if (c == '\n' || s->line_len == sizeof s->line - 1) {
+      s->line[s->line_len] = 0;
+      on_line(s, s->line);
+      s->line_len = 0;
+    } else {
+      s->line[s->line_len++] = c;
+    }
+  }
+  free(buf->base);
+  if (n < 0) uv_close((uv_handle_t *)st, on_pipe_closed);
+}
+
+static int build_args(sup *s, char **argv, char *store, size_t cap) {
+  const duet_backend_opts *o = &s->b->o;
+  int np = 1 + (o->n_prefill + o->n_decode) * (o->tp > 0 ? o->tp : 1), argc = 0;
+  size_t used = 0;
+#define ARG(...)                                                                   \
+  do {                                                                             \
+    int k = snprintf(store + used, cap - used, __VA_ARGS__);                       \
+    if (k < 0 || (size_t)k >= cap - used) return duet_error(DUET_ERANGE, "worker command line too long"); \
+    argv[argc++] = store + used;                                                   \
+    used += (size_t)k + 1;                                                         \
+  } while (0)
+  ARG("mpirun");
+  ARG("-np");
+  ARG("%d", np);
+  ARG("--oversubscribe");
+  if (geteuid() == 0) ARG("--allow-run-as-root");
+  if (o->hostfile) {
+    ARG("--hostfile");
+    ARG("%s", o->hostfile);
+  }
+  char bin[4096];
+  worker_path(s->b, bin, sizeof bin);
+  ARG("%s", bin);
+  ARG("--prefill");
+  ARG("%d", o->n_prefill);
+  ARG("--decode");
+  ARG("%d", o->n_decode);
+  ARG("--tp");
+  ARG("%d", o->tp > 0 ? o->tp : 1);
+  ARG("--model");
+  ARG("%s", o->model_dir);
+  ARG("--listen");
+  ARG("127.0.0.1:0");
+  if (o->kv_blocks > 0) {
+    ARG("--kv-blocks");
+    ARG("%d", o->kv_blocks);
+  }
+  if (o->to_f32) ARG("--f32");
+#undef ARG
+  argv[argc] = NULL;
+  return DUET_OK;
+}
+
+static void start_job(sup *s) {
+  char *argv[32], store[8192];
+  if (s->out_open) { /* the last job's output pipe is still closing */
+    uv_timer_start(&s->timer, on_restart, 100, 0);
+    return;
+  }
+  if (build_args(s, argv, store, sizeof store)) {
+    job_down(s, duet_last_error());
+    return;
+  }
+  uv_pipe_init(s->b->loop, &s->out, 0);
+  s->out.data = s;
+  uv_stdio_container_t io[3] = {{UV_IGNORE, {0}}, {UV_CREATE_PIPE | UV_WRITABLE_PIPE, {0}}, {UV_INHERIT_FD, {0}}};
+  io[1].data.stream = (uv_stream_t *)&s->out;
+  io[2].data.fd = 2;
+  uv_process_options_t po = {0};
+  po.exit_cb = on_job_exit;
+  po.file = "mpirun";
+  po.args = argv;
+  po.stdio = io;
+  po.stdio_count = 3;
+  s->proc.data = s;
+  s->line_len = 0;
+  int rc = uv_spawn(s->b->loop, &s->proc, &po);
+  s->out_open = 1;
+  if (rc) {
+    uv_close((uv_handle_t *)&s->out, on_pipe_closed);
+    uv_close((uv_handle_t *)&s->proc, on_handle_closed);
+    char why[200];
+    snprintf(why, sizeof why, "cannot start mpirun: %s", uv_strerror(rc));
+    job_down(s, why);
+    uv_timer_start(&s->timer, on_restart, (uint64_t)s->backoff_ms, 0);
+    s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
+    return;
+  }
+  s->running = 1;
+  s->started_ms = uv_now(s->b->loop);
+  uv_read_start((uv_stream_t *)&s->out, on_alloc, on_read);
+}
+
+int duet_supervised_start(duet_backend *b) {
+  if (b->o.n_prefill < 1 || b->o.n_decode < 1)
+    return duet_error(DUET_EINVAL, "a worker job needs at least one prefill and one decode group (got %d and %d)",
+                      b->o.n_prefill, b->o.n_decode);
+  sup *s = calloc(1, sizeof *s);
+  if (!s) return duet_error(DUET_ENOMEM, "supervised backend: out of memory");
+  s->b = b;
+  s->backoff_ms = 500;
+  b->impl = s;
+  int rc = duet_sock_client_new(b, 0, on_client_down, &s->client);
+  if (rc) {
+    free(s);
+    b->impl = NULL;
+    return rc;
+  }
+  uv_timer_init(b->loop, &s->timer);
+  s->timer.data = s;
+  start_job(s);
+  return DUET_OK;
+}
+
+int duet_supervised_send(duet_backend *b, uint8_t *buf, size_t len) {
+  sup *s = b->impl;
+  return duet_sock_client_send(s->client, buf, len);
+}
+
+static void on_kill_timer(uv_timer_t *t) {
+  sup *s = t->data;
+  if (!s->running) return;
+  uv_process_kill(&s->proc, s->kill_stage++ ? SIGKILL : SIGTERM);
+  uv_timer_start(&s->timer, on_kill_timer, 3000, 0);
+}
+
+/* Ask the job to drain (SHUTDOWN), then SIGTERM after 5 s, SIGKILL later. */
+void duet_supervised_close(duet_backend *b) {
+  sup *s = b->impl;
+  s->closing = 1;
+  uv_timer_stop(&s->timer);
+  if (!s->running) {
+    if (s->client) duet_sock_client_close(s->client, 0, on_client_closed);
+    maybe_done(s);
+    return;
+  }
+  uint8_t *buf;
+  size_t len;
+  if (duet_sock_client_connected(s->client) && duet_msg_encode_empty(DUET_MSG_SHUTDOWN, 0, &buf, &len) == 0)
+    duet_sock_client_send(s->client, buf, len);
+  uv_timer_start(&s->timer, on_kill_timer, 5000, 0);
+}
