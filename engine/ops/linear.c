@@ -56,33 +56,64 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, long at
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* out[n, o] = dot(W[o,:], x[n,:]) for n < N <= 4 and o in [o0, o1): each
- * 16-wide chunk of a W row is loaded once and used for every x row, with
- * two accumulators per x row to hide FMA latency. t is a compile-time
- * constant at each call site (one specialised copy per dtype). */
-static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const void *w, int N,
-                                                             int O, int K, int o0, int o1, duet_dtype t) {
-  for (int o = o0; o < o1; o++) {
-    long row = (long)o * K;
-    __m256 acc[DUET_LINEAR_MATVEC_MAX_N][2];
-    for (int n = 0; n < N; n++) acc[n][0] = acc[n][1] = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= K; i += 16) {
-      __m256 w0 = load8(w, row + i, t), w1 = load8(w, row + i + 8, t);
-      for (int n = 0; n < N; n++) {
-        acc[n][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (long)n * K + i), acc[n][0]);
-        acc[n][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (long)n * K + i + 8), acc[n][1]);
-      }
+/* out[n, o+r] = dot(W[o+r,:], x[n,:]) for r < R (1 or 2 rows of W) and
+ * n < NX (1..4 rows of x): each 8-wide chunk of x is loaded once for both
+ * W rows and each chunk of W once for all NX x rows, R*NX independent
+ * accumulators. R, NX and t are compile-time constants at every call site
+ * (always_inline), so the arrays live in registers. */
+static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const void *w, int O, int K,
+                                                           int o, int R, int NX, duet_dtype t) {
+  __m256 acc[2][4];
+#pragma GCC unroll 2
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= K; i += 8) {
+    __m256 xv[4];
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) xv[n] = _mm256_loadu_ps(x + (long)n * K + i);
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++) {
+      __m256 wv = load8(w, (long)(o + r) * K + i, t);
+#pragma GCC unroll 4
+      for (int n = 0; n < NX; n++) acc[r][n] = _mm256_fmadd_ps(wv, xv[n], acc[r][n]);
     }
-    for (int n = 0; n < N; n++) {
-      float s = duet_hsum8(_mm256_add_ps(acc[n][0], acc[n][1]));
+  }
+  for (int r = 0; r < R; r++)
+    for (int n = 0; n < NX; n++) {
+      float s = duet_hsum8(acc[r][n]);
       for (int j = i; j < K; j++) {
-        float wj = t == DUET_F32 ? ((const float *)w)[row + j]
-                   : t == DUET_F16 ? duet_f16_to_f32(((const uint16_t *)w)[row + j])
-                                   : duet_bf16_to_f32(((const uint16_t *)w)[row + j]);
+        long at = (long)(o + r) * K + j;
+        float wj = t == DUET_F32 ? ((const float *)w)[at]
+                   : t == DUET_F16 ? duet_f16_to_f32(((const uint16_t *)w)[at])
+                                   : duet_bf16_to_f32(((const uint16_t *)w)[at]);
         s += wj * x[(long)n * K + j];
       }
-      out[(long)n * O + o] = s;
+      out[(long)n * O + o + r] = s;
+    }
+}
+
+/* Rows [o0, o1) of out for all N rows of x: W rows in pairs, x rows in
+ * groups of 4 (the pair of W rows stays in L1 across the groups, so W is
+ * read from memory once whatever N). */
+static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const void *w, int N,
+                                                             int O, int K, int o0, int o1, duet_dtype t) {
+  for (int o = o0; o < o1; o += 2) {
+    int two = o1 - o >= 2;
+    for (int g = 0; g < N; g += 4) {
+      const float *xg = x + (long)g * K;
+      float *og = out + (long)g * O;
+      switch ((N - g < 4 ? N - g : 4) + 4 * two) {
+      case 1: dot_block(og, xg, w, O, K, o, 1, 1, t); break;
+      case 2: dot_block(og, xg, w, O, K, o, 1, 2, t); break;
+      case 3: dot_block(og, xg, w, O, K, o, 1, 3, t); break;
+      case 4: dot_block(og, xg, w, O, K, o, 1, 4, t); break;
+      case 5: dot_block(og, xg, w, O, K, o, 2, 1, t); break;
+      case 6: dot_block(og, xg, w, O, K, o, 2, 2, t); break;
+      case 7: dot_block(og, xg, w, O, K, o, 2, 3, t); break;
+      default: dot_block(og, xg, w, O, K, o, 2, 4, t); break;
+      }
     }
   }
 }
@@ -99,7 +130,7 @@ static void matvec(float *out, const float *x, const duet_matrix *W, int N) {
 #ifdef _OPENMP
     nt = omp_get_num_threads(), id = omp_get_thread_num();
 #endif
-    int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
+    int o0 = (int)((long)O * id / nt) & ~1, o1 = id == nt - 1 ? O : (int)((long)O * (id + 1) / nt) & ~1;
     if (t == DUET_BF16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_BF16);
     else if (t == DUET_F16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F16);
     else matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F32);
@@ -125,8 +156,9 @@ static int panel_gemm(float *out, const float *x, const duet_matrix *W, int N) {
   if (!panel) return duet_error(DUET_ENOMEM, "linear: no memory for a %ldx%d weight panel", P, K);
   for (int o0 = 0; o0 < O; o0 += (int)P) {
     int p = O - o0 < P ? O - o0 : (int)P;
-#pragma omp parallel for schedule(static) if ((long)p * K > DUET_OMP_MIN_WORK)
-    for (int r = 0; r < p; r++) duet_matrix_rows_f32(panel + (long)r * K, W, o0 + r, 1);
+    /* Serial on purpose: an OpenMP team here would hand the cores back and
+     * forth with OpenBLAS's own threads on every panel. */
+    duet_matrix_rows_f32(panel, W, o0, p);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p, K, 1.0f, x, K, panel, K, 0.0f, out + o0, O);
   }
   free(panel);
@@ -139,7 +171,7 @@ int duet_linear_forward(float *out, const float *x, const duet_matrix *W, const 
   if (N == 0) return DUET_OK;
   int O = W->rows, K = W->cols;
 #if DUET_HAVE_AVX2
-  if (N <= DUET_LINEAR_MATVEC_MAX_N && (W->dtype != DUET_F32 || N == 1)) {
+  if (N <= DUET_LINEAR_MATVEC_MAX_N) {
     matvec(out, x, W, N);
     add_bias(out, b, N, O);
     return DUET_OK;

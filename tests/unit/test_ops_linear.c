@@ -1,5 +1,5 @@
 /* engine/ops/linear: fast path vs reference for F32/BF16/F16 across the
- * matvec (N <= 4) and sgemm / panel (N > 4) paths, BF16/F16 against F32 on
+ * matvec (N <= DUET_LINEAR_MATVEC_MAX_N) and sgemm / panel paths, BF16/F16 against F32 on
  * the same rounded weights, backward against central differences, and the
  * refusal of bad input. */
 #include <stdint.h>
@@ -98,7 +98,7 @@ static void test_dtype(void) {
 int main(void) {
   test_dtype();
   int shapes[][3] = {{1, 7, 5}, {1, 33, 64}, {2, 17, 37}, {3, 40, 48}, {4, 9, 100}, {5, 19, 33}, {17, 70, 80},
-                     {1, 300, 200}, {33, 1100, 40}};
+                     {1, 300, 200}, {9, 13, 29}, {32, 21, 50}, {33, 1100, 40}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 1);
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 0);
