@@ -156,8 +156,11 @@ static void to_followers(duet_decode_role *d, uint8_t *buf, size_t len) {
   free(buf);
 }
 
-static void send_to(duet_decode_role *d, int dest, int rc, uint8_t *buf, size_t len) {
-  if (rc == 0) duet_net_send(d->o.net, dest, buf, len);
+/* Send an encoded message when encoding succeeded (rc 0). Takes the
+ * pointers, not the values: an argument list's order of evaluation is
+ * unspecified, so buf and len are read only after the encoder ran. */
+static void send_to(duet_decode_role *d, int dest, int rc, uint8_t **buf, size_t *len) {
+  if (rc == 0) duet_net_send(d->o.net, dest, *buf, *len);
 }
 
 /* The one FINISH of a request; its blocks go back to the pool now, on
@@ -167,7 +170,7 @@ static void finish(duet_decode_role *d, dreq *r, int reason, const char *msg) {
   if (msg) snprintf(f.message, sizeof f.message, "%s", msg);
   uint8_t *buf;
   size_t len;
-  send_to(d, 0, duet_msg_encode_finish(r->id, &f, &buf, &len), buf, len);
+  send_to(d, 0, duet_msg_encode_finish(r->id, &f, &buf, &len), &buf, &len);
   if (r->state != DQ_WAITING && duet_op_encode_ints(DUET_OP_G_FREE, r->id, NULL, 0, &buf, &len) == 0)
     to_followers(d, buf, len);
   remove_req(d, r);
@@ -205,7 +208,7 @@ static int admit(duet_decode_role *d) {
     size_t len;
     int32_t nt[2] = {r->need_tokens, r->n_prompt}, g = d->o.group;
     if (duet_op_encode_ints(DUET_OP_G_RESERVE, r->id, nt, 2, &buf, &len) == 0) to_followers(d, buf, len);
-    send_to(d, 0, duet_op_encode_ints(DUET_OP_RESERVED, r->id, &g, 1, &buf, &len), buf, len);
+    send_to(d, 0, duet_op_encode_ints(DUET_OP_RESERVED, r->id, &g, 1, &buf, &len), &buf, &len);
     n++;
   }
   return n;
@@ -272,7 +275,7 @@ static int decode_step(duet_decode_role *d) {
     }
     int32_t t32 = tok;
     duet_tokens_msg t = {1, &t32, want_lp ? &lp : NULL};
-    send_to(d, 0, duet_msg_encode_tokens(r->id, &t, &buf, &len), buf, len);
+    send_to(d, 0, duet_msg_encode_tokens(r->id, &t, &buf, &len), &buf, &len);
     r->generated++;
     r->next_token = tok;
     check_done(d, r, tok);
@@ -392,7 +395,7 @@ static void follower_kv_check(duet_decode_role *d, dreq *r) {
   uint8_t *buf;
   size_t len;
   send_to(d, duet_topo_decode_rank(&d->o.topo, d->o.group, 0),
-          duet_op_encode_ints(DUET_OP_G_KVDONE, r->id, &ok, 1, &buf, &len), buf, len);
+          duet_op_encode_ints(DUET_OP_G_KVDONE, r->id, &ok, 1, &buf, &len), &buf, &len);
 }
 
 static void follower_step(duet_decode_role *d, const uint8_t *pl, size_t len) {
