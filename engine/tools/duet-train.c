@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
+#include "engine/train/omp_env.h"
 #include "engine/train/trainer.h"
 
 /* The BPE trainer lands separately (engine/bpe_train.h); until it does,
@@ -249,6 +250,7 @@ static int cmd_grads(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  duet_omp_passive_reexec(argv);
   if (argc >= 2 && !strcmp(argv[1], "tokenizer")) {
 #ifdef DUET_HAVE_BPE_TRAIN
     return duet_bpe_train_cli(argc - 1, argv + 1);

@@ -237,7 +237,7 @@ duet_tensor *duet_ag_rmsnorm(duet_tape *t, duet_tensor *x, duet_tensor *w, float
   if (!check(t, x && w && w->n > 0 && duet_tensor_cols(x) % w->n == 0, "rmsnorm",
              "row length is not a multiple of the weight length"))
     return NULL;
-  if (!check(t, !w->grad || x->grad, "rmsnorm", "a trainable weight needs an input that has a gradient"))
+  if (!check(t, !t->recording || !w->grad || x->grad, "rmsnorm", "a trainable weight needs an input that has a gradient"))
     return NULL;
   int C = (int)w->n, N = (int)(x->n / C);
   duet_tensor *in[2] = {x, w};

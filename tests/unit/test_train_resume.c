@@ -120,7 +120,7 @@ static void test_accumulation(void) {
   duet_train_opts o1 = base_opts(a), o2 = base_opts(b);
   o1.steps = o2.steps = o1.hp.total_steps = o2.hp.total_steps = 4;
   o2.batch = 2, o2.accum = 2;
-  duet_train_result r1, r2;
+  duet_train_result r1 = {0}, r2 = {0};
   CHECK(run(o1, &r1) == 0 && run(o2, &r2) == 0, "accumulation runs");
   double worst = 0;
   for (int i = 0; i < r1.n && i < r2.n; i++) worst = fmax(worst, fabs(r1.loss[i] - r2.loss[i]) / r1.loss[i]);
@@ -153,7 +153,7 @@ static void test_bad_input(void) {
   expect_error(o, DUET_EINVAL, "heads");
   o = base_opts(out);
   o.shape.n_kv_heads = 3;
-  expect_error(o, DUET_EINVAL, "kv");
+  expect_error(o, DUET_EINVAL, "key_value_heads");
   o = base_opts(out);
   o.shape.dim = 1 << 16, o.shape.n_heads = 64, o.shape.n_layers = 200, o.shape.hidden = 1 << 17;
   expect_error(o, DUET_ENOMEM, "too big for memory");
