@@ -1,0 +1,110 @@
+#include "engine/tokenizer/decoders_impl.h"
+
+#include "engine/error.h"
+#include "engine/tokenizer/byte_level.h"
+#include "engine/tokenizer/json_util.h"
+#include "engine/tokenizer/pattern.h"
+#include "engine/tokenizer/utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+static int set_str(duet_decoder_step *st, const char *s) {
+  st->str_len = strlen(s);
+  st->str = strdup(s);
+  return st->str ? 0 : duet_error(DUET_ENOMEM, "tokenizer: out of memory");
+}
+
+static int load_step(json_t *j, duet_decoder_step *st) {
+  const char *type, *s;
+  int rc = duet_json_type(j, "decoder", &type);
+  if (rc) return rc;
+  if (strcmp(type, "ByteLevel") == 0) st->kind = D_BYTE_LEVEL;
+  else if (strcmp(type, "ByteFallback") == 0) st->kind = D_BYTE_FALLBACK;
+  else if (strcmp(type, "Fuse") == 0) st->kind = D_FUSE;
+  else if (strcmp(type, "Replace") == 0) {
+    st->kind = D_REPLACE;
+    rc = duet_json_str(j, "content", "decoder Replace", "", &s);
+    rc = rc ? rc : set_str(st, s);
+    return rc ? rc : duet_pattern_load(json_object_get(j, "pattern"), "decoder Replace", &st->pat);
+  } else if (strcmp(type, "Strip") == 0) {
+    st->kind = D_STRIP;
+    rc = duet_json_str(j, "content", "decoder Strip", "", &s);
+    rc = rc ? rc : duet_json_uint(j, "start", "decoder Strip", 0, &st->start);
+    rc = rc ? rc : duet_json_uint(j, "stop", "decoder Strip", 0, &st->stop);
+    return rc ? rc : set_str(st, s);
+  } else if (strcmp(type, "Metaspace") == 0) {
+    st->kind = D_METASPACE;
+    rc = duet_json_str(j, "replacement", "decoder Metaspace", "\xE2\x96\x81", &s);
+    return rc ? rc : set_str(st, s);
+  } else {
+    return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: decoder \"%s\" is not supported", type);
+  }
+  return 0;
+}
+
+static int add_steps(duet_decoder *d, json_t *j, int depth) {
+  const char *type;
+  int rc = duet_json_type(j, "decoder", &type);
+  if (rc) return rc;
+  if (strcmp(type, "Sequence") == 0) {
+    json_t *list;
+    if (depth > 8) return duet_error(DUET_EFORMAT, "tokenizer.json: decoder Sequences nested too deep");
+    rc = duet_json_array(j, "decoders", "decoder Sequence", &list);
+    for (size_t i = 0; !rc && i < json_array_size(list); i++)
+      rc = add_steps(d, json_array_get(list, i), depth + 1);
+    return rc;
+  }
+  if (d->n == d->cap) {
+    int c = d->cap ? d->cap * 2 : 4;
+    duet_decoder_step *p = realloc(d->steps, (size_t)c * sizeof *p);
+    if (!p) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
+    d->steps = p;
+    d->cap = c;
+  }
+  memset(&d->steps[d->n], 0, sizeof(duet_decoder_step));
+  rc = load_step(j, &d->steps[d->n]);
+  d->n++;
+  return rc;
+}
+
+int duet_decoder_load(json_t *j, duet_decoder **out) {
+  *out = NULL;
+  if (!j || json_is_null(j)) return 0;
+  duet_decoder *d = calloc(1, sizeof *d);
+  if (!d) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
+  int rc = add_steps(d, j, 0);
+  if (rc) {
+    duet_decoder_free(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
+
+void duet_decoder_free(duet_decoder *d) {
+  if (!d) return;
+  for (int i = 0; i < d->n; i++) {
+    duet_pattern_free(&d->steps[i].pat);
+    free(d->steps[i].str);
+  }
+  free(d->steps);
+  free(d);
+}
+
+int duet_strlist_push(duet_strlist *l, const char *s, size_t len) {
+  size_t off = l->text.n;
+  int rc = duet_tbuf_put(&l->text, s, len);
+  return rc ? rc : duet_pieces_push(&l->parts, off, len);
+}
+
+void duet_strlist_clear(duet_strlist *l) {
+  l->text.n = 0;
+  l->parts.n = 0;
+}
+
+void duet_strlist_free(duet_strlist *l) {
+  duet_tbuf_free(&l->text);
+  duet_pieces_free(&l->parts);
+}

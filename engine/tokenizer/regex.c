@@ -1,0 +1,240 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "engine/tokenizer/regex.h"
+
+#include "engine/error.h"
+
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct duet_regex {
+  pcre2_code *code;
+  int jit;
+};
+struct duet_regex_scratch {
+  pcre2_match_data *md;
+};
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n) {
+  if (b->oom) return;
+  if (b->n + n + 1 > b->cap) {
+    size_t c = b->cap ? b->cap * 2 : 256;
+    while (c < b->n + n + 1) c *= 2;
+    char *q = realloc(b->p, c);
+    if (!q) {
+      b->oom = 1;
+      return;
+    }
+    b->p = q;
+    b->cap = c;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = 0;
+}
+static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+
+static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+#define WORD_CHARS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
+
+/* Rewrites one backslash escape at p (p[0] == '\\'); returns bytes used. */
+static size_t translate_escape(const char *p, int in_class, sbuf *b) {
+  char c = p[1];
+  if (c == 0) {
+    puts_(b, "\\\\");
+    return 1;
+  }
+  switch (c) {
+  case 's': puts_(b, "\\p{White_Space}"); return 2;
+  case 'S': puts_(b, "\\P{White_Space}"); return 2;
+  case 'w': puts_(b, in_class ? WORD_CHARS : "[" WORD_CHARS "]"); return 2;
+  case 'W':
+    if (in_class) break; /* PCRE2's own \W inside a class */
+    puts_(b, "[^" WORD_CHARS "]");
+    return 2;
+  case 'h': puts_(b, in_class ? "0-9A-Fa-f" : "[0-9A-Fa-f]"); return 2;
+  case 'u': {
+    size_t k = 2;
+    while (k < 6 && strchr("0123456789abcdefABCDEF", p[k]) && p[k]) k++;
+    if (k == 6) {
+      puts_(b, "\\x{");
+      put(b, p + 2, 4);
+      puts_(b, "}");
+      return 6;
+    }
+    break;
+  }
+  default: break;
+  }
+  put(b, p, 2);
+  return 2;
+}
+
+/* Copies a character class [..] starting at p, folding single ASCII
+ * letters to both cases when fold is set. Returns bytes consumed. */
+static size_t translate_class(const char *p, int fold, sbuf *b) {
+  size_t i = 1;
+  put(b, "[", 1);
+  if (p[i] == '^') put(b, p + i++, 1);
+  if (p[i] == ']') put(b, p + i++, 1); /* a leading ']' is literal */
+  int depth = 1;
+  while (p[i] && depth > 0) {
+    if (p[i] == '\\') {
+      i += translate_escape(p + i, 1, b);
+      continue;
+    }
+    if (p[i] == '[' && p[i + 1] == ':') { /* POSIX class: copy through */
+      const char *e = strstr(p + i, ":]");
+      size_t n = e ? (size_t)(e - (p + i)) + 2 : 1;
+      put(b, p + i, n);
+      i += n;
+      continue;
+    }
+    if (p[i] == '[') depth++;
+    if (p[i] == ']') depth--;
+    int ranged = p[i + 1] == '-' || (i > 0 && p[i - 1] == '-');
+    if (fold && is_letter(p[i]) && !ranged) {
+      char pair[2] = {p[i], (char)(p[i] ^ 0x20)};
+      put(b, pair, 2);
+    } else {
+      put(b, p + i, 1);
+    }
+    i++;
+  }
+  return i;
+}
+
+/* Oniguruma -> PCRE2 (see regex.h). Tracks (?i: groups on a stack so the
+ * ASCII folding ends with its group. */
+static char *translate(const char *pat) {
+  sbuf b = {0};
+  unsigned long long fold_stack = 0; /* bit per nesting level, up to 64 */
+  int depth = 0, fold = 0;
+  puts_(&b, "");
+  for (size_t i = 0; pat[i];) {
+    char c = pat[i];
+    if (c == '\\') {
+      i += translate_escape(pat + i, 0, &b);
+    } else if (c == '[') {
+      i += translate_class(pat + i, fold, &b);
+    } else if (c == '(') {
+      if (depth < 64) fold_stack = (fold_stack & ~(1ULL << depth)) | ((unsigned long long)fold << depth);
+      depth++;
+      if (strncmp(pat + i, "(?i:", 4) == 0) {
+        fold = 1;
+        puts_(&b, "(?:");
+        i += 4;
+      } else {
+        put(&b, "(", 1);
+        i++;
+      }
+    } else if (c == ')') {
+      if (depth > 0) depth--;
+      fold = depth < 64 ? (int)((fold_stack >> depth) & 1) : fold;
+      put(&b, ")", 1);
+      i++;
+    } else if (c == '.') {
+      puts_(&b, "[^\\n]");
+      i++;
+    } else if (fold && is_letter(c)) {
+      char cls[4] = {'[', c, (char)(c ^ 0x20), ']'};
+      put(&b, cls, 4);
+      i++;
+    } else {
+      put(&b, pat + i, 1);
+      i++;
+    }
+  }
+  if (b.oom) {
+    free(b.p);
+    return NULL;
+  }
+  return b.p;
+}
+
+int duet_regex_compile_pcre2(const char *pattern, const char *what, duet_regex **out) {
+  int err;
+  PCRE2_SIZE off;
+  pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE, &err, &off, NULL);
+  if (!code) {
+    char msg[256];
+    pcre2_get_error_message(err, (PCRE2_UCHAR *)msg, sizeof msg);
+    return duet_error(DUET_EFORMAT, "tokenizer: %s: regex does not compile at offset %zu: %s", what,
+                      (size_t)off, msg);
+  }
+  duet_regex *re = calloc(1, sizeof *re);
+  if (!re) {
+    pcre2_code_free(code);
+    return duet_error(DUET_ENOMEM, "tokenizer: out of memory for regex of %s", what);
+  }
+  re->code = code;
+  re->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+  *out = re;
+  return 0;
+}
+
+int duet_regex_compile(const char *pattern, const char *what, duet_regex **out) {
+  char *t = translate(pattern);
+  if (!t) return duet_error(DUET_ENOMEM, "tokenizer: out of memory translating regex of %s", what);
+  int rc = duet_regex_compile_pcre2(t, what, out);
+  free(t);
+  return rc;
+}
+
+void duet_regex_free(duet_regex *re) {
+  if (!re) return;
+  pcre2_code_free(re->code);
+  free(re);
+}
+
+duet_regex_scratch *duet_regex_scratch_new(void) {
+  duet_regex_scratch *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->md = pcre2_match_data_create(1, NULL);
+  if (!s->md) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void duet_regex_scratch_free(duet_regex_scratch *s) {
+  if (!s) return;
+  pcre2_match_data_free(s->md);
+  free(s);
+}
+
+int duet_regex_find(const duet_regex *re, duet_regex_scratch *s, const char *text, size_t len,
+                    size_t start, size_t *ms, size_t *me) {
+  if (start > len) return 0;
+  duet_regex_scratch tmp = {NULL};
+  if (!s) { /* one-off use (at load time) */
+    tmp.md = pcre2_match_data_create(1, NULL);
+    if (!tmp.md) return duet_error(DUET_ENOMEM, "tokenizer: out of memory for regex match");
+    s = &tmp;
+  }
+  int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)text, len, start, 0, s->md, NULL)
+                   : pcre2_match(re->code, (PCRE2_SPTR)text, len, start, PCRE2_NO_UTF_CHECK, s->md,
+                                 NULL);
+  if (rc >= 0) {
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+    *ms = ov[0];
+    *me = ov[1];
+  }
+  pcre2_match_data_free(tmp.md);
+  if (rc == PCRE2_ERROR_NOMATCH) return 0;
+  if (rc < 0) {
+    char msg[256];
+    pcre2_get_error_message(rc, (PCRE2_UCHAR *)msg, sizeof msg);
+    return duet_error(DUET_EINVAL, "tokenizer: regex match failed: %s", msg);
+  }
+  return 1;
+}
