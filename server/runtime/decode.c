@@ -390,6 +390,7 @@ static void leader_msg(duet_decode_role *d, const duet_msg_header *h, const uint
 static void follower_kv_check(duet_decode_role *d, dreq *r) {
   if (d->leader || r->kv_done_sent || !r->kv_end || r->kv_outstanding) return;
   r->kv_done_sent = 1;
+  r->seq.n_tokens = r->n_prompt; /* the leader does the same when it promotes */
   int32_t ok = !r->kv_bad && r->kv_blocks == duet_kv_blocks_for(d->pool, r->n_prompt) * d->o.model->cfg.n_layers;
   if (r->n_prompt == 0) ok = 1; /* cancelled before any prompt reached prefill */
   uint8_t *buf;
