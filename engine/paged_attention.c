@@ -4,6 +4,9 @@
 #include <omp.h>
 #include <string.h>
 
+/* Below this many multiply-adds a thread team costs more than it saves. */
+#define MIN_PARALLEL_WORK 32768
+
 // Position p of a sequence lives in block seq->blocks[p / bs] at row p % bs;
 // a layer's run is K (bs, nkv, hd) then V (bs, nkv, hd).
 static float *kv_row(duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int p, int is_v, size_t row) {
@@ -33,6 +36,18 @@ void duet_kv_gather(duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int n
   }
 }
 
+// Eight independent partial sums: the compiler vectorises this (a single
+// running sum it may not reorder), and hd is a multiple of 8 in practice.
+static inline float dot(const float *a, const float *b, int n) {
+  float acc[8] = {0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
 // One query head over one sequence's keys: q (hd) -> out (hd).
 static void attend_one(float *out, const float *q, duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int kvh,
                        int nkv, int hd, float *scores) {
@@ -43,10 +58,7 @@ static void attend_one(float *out, const float *q, duet_kv_pool *pool, const due
     const float *kb = kv_row(pool, seq, layer, p0, 0, row) + (size_t)kvh * hd;
     int cnt = T - p0 < bs ? T - p0 : bs;
     for (int t = 0; t < cnt; t++) {
-      const float *kt = kb + (size_t)t * row;
-      float s = 0.f;
-      for (int d = 0; d < hd; d++) s += q[d] * kt[d];
-      s *= scale;
+      float s = dot(q, kb + (size_t)t * row, hd) * scale;
       scores[p0 + t] = s;
       if (s > mx) mx = s;
     }
@@ -72,7 +84,9 @@ static void attend_one(float *out, const float *q, duet_kv_pool *pool, const due
 void duet_paged_attention_decode(float *out, const float *q, duet_kv_pool *pool, duet_kv_seq *const *seqs, int S,
                                  int layer, int nh, int nkv, int hd, float *scratch, int max_len) {
   int group = nh / nkv;
-#pragma omp parallel for schedule(dynamic, 1)
+  long work = 0;
+  for (int i = 0; i < S; i++) work += (long)seqs[i]->n_tokens * nh * hd;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= MIN_PARALLEL_WORK)
   for (int ih = 0; ih < S * nh; ih++) {
     int i = ih / nh, h = ih % nh;
     float *scores = scratch + (size_t)omp_get_thread_num() * (size_t)max_len;
