@@ -9,19 +9,8 @@
 #include "engine/error.h"
 #include "engine/train/adamw.h"
 #include "engine/train/autograd.h"
+#include "test_train_check.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) {                           \
-      passed++;                           \
-    } else {                              \
-      failed++;                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
 
 enum { IN = 2, HID = 32, OUT = 1, BATCH = 64 };
 
@@ -165,6 +154,5 @@ int main(void) {
   test_fit(&t);
   test_errors(&t);
   duet_tape_free(&t);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return TRAIN_TEST_SUMMARY();
 }

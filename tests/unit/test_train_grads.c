@@ -13,19 +13,8 @@
 #include "engine/error.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
+#include "test_train_check.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (cond) {                                   \
-      passed++;                                   \
-    } else {                                      \
-      failed++;                                   \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
 
 static const char *VARIANTS[] = {"llama", "gptj_tied", "qwen3", "sinusoidal"};
 
@@ -140,6 +129,5 @@ static void check_variant(const char *name) {
 
 int main(void) {
   for (size_t i = 0; i < sizeof VARIANTS / sizeof *VARIANTS; i++) check_variant(VARIANTS[i]);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return TRAIN_TEST_SUMMARY();
 }

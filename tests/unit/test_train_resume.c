@@ -16,19 +16,8 @@
 #include "engine/model.h"
 #include "engine/train/llama_train.h"
 #include "engine/train/trainer.h"
+#include "test_train_check.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (cond) {                                   \
-      passed++;                                   \
-    } else {                                      \
-      failed++;                                   \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
 
 static char tmp[256], data_path[320];
 static const char *data_files[1] = {data_path};
@@ -175,6 +164,5 @@ int main(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
   if (system(cmd) != 0) printf("could not remove %s\n", tmp);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return TRAIN_TEST_SUMMARY();
 }
