@@ -9,15 +9,8 @@
 #include "proto/kv_wire.h"
 #include "proto/message.h"
 
-static int passed, failed;
-#define CHECK(c)                                                   \
-  do {                                                             \
-    if (c) passed++;                                               \
-    else {                                                         \
-      failed++;                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-    }                                                              \
-  } while (0)
+#include "test_proto_check.h"
+
 
 static void test_request(void) {
   int32_t prompt[5] = {1, 2, 3, 31999, 0};
@@ -172,6 +165,5 @@ int main(void) {
   test_request();
   test_tokens_finish_stats();
   test_kv_wire();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }

@@ -12,15 +12,8 @@
 #include "proto/message.h"
 #include "proto/mpi_transport.h"
 
-static int passed, failed;
-#define CHECK(c)                                                                  \
-  do {                                                                            \
-    if (c) passed++;                                                              \
-    else {                                                                        \
-      failed++;                                                                   \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);       \
-    }                                                                             \
-  } while (0)
+#include "test_proto_check.h"
+
 
 typedef struct {
   int msgs, received, dropped, ends, sent;
@@ -108,6 +101,5 @@ int main(int argc, char **argv) {
   CHECK(ms > 20);
   duet_mpi_transport_free(t);
   MPI_Finalize();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }

@@ -10,15 +10,8 @@
 #include "proto/message.h"
 #include "proto/socket_transport.h"
 
-static int passed, failed;
-#define CHECK(c)                                                                  \
-  do {                                                                            \
-    if (c) passed++;                                                              \
-    else {                                                                        \
-      failed++;                                                                   \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);       \
-    }                                                                             \
-  } while (0)
+#include "test_proto_check.h"
+
 
 typedef struct {
   uv_loop_t *loop;
@@ -163,6 +156,5 @@ int main(void) {
   RUN_UNTIL(&x, 0);
   uv_run(x.loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(x.loop) == 0);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }
