@@ -8,12 +8,14 @@
 #include <stdlib.h>
 
 #include "engine/error.h"
+#include "engine/ops/blas_threads.h"
 #include "engine/ops/dtype.h"
 #include "engine/ops/simd.h"
 
-/* Scratch for one widened panel of W in the BF16/F16 prefill path: about
- * 4 MiB of float32 (fits L3 beside x and out), at least 16 rows. */
-#define PANEL_BYTES (4L << 20)
+/* Scratch for one widened panel of W per thread in the BF16/F16 prefill
+ * path: 1 MiB of float32 (the panels of both cores fit L3 beside x and
+ * out), at least 16 rows. */
+#define PANEL_BYTES (1L << 20)
 
 /* Shapes below: O = W->rows (out features), K = W->cols (in features; not
  * "I", which <complex.h> via cblas.h defines). */
@@ -145,23 +147,50 @@ static void add_bias(float *out, const float *b, int N, int O) {
     for (int o = 0; o < O; o++) out[(long)n * O + o] += b[o];
 }
 
-/* BF16/F16 with many rows of x: widen a panel of P rows of W at a time and
- * let sgemm do the math on it: out[:, o0:o0+P] = x @ panel^T. */
-static int panel_gemm(float *out, const float *x, const duet_matrix *W, int N) {
+/* Rows [o0, o1) of out (N,O) = x @ W[o0:o1]^T with single-threaded sgemm:
+ * F32 straight from W; BF16/F16 through panels of W widened into this
+ * thread's scratch (panel (P,K) f32). */
+static void gemm_rows(float *out, const float *x, const duet_matrix *W, int N, int o0, int o1, float *panel, long P) {
   int O = W->rows, K = W->cols;
+  if (W->dtype == DUET_F32) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, o1 - o0, K, 1.0f, x, K,
+                (const float *)W->data + (long)o0 * K, K, 0.0f, out + o0, O);
+    return;
+  }
+  for (int p0 = o0; p0 < o1; p0 += (int)P) {
+    int p = o1 - p0 < P ? o1 - p0 : (int)P;
+    duet_matrix_rows_f32(panel, W, p0, p);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p, K, 1.0f, x, K, panel, K, 0.0f, out + p0, O);
+  }
+}
+
+/* Larger N: each OpenMP thread multiplies its own slab of W's rows (a
+ * multiple of 16 rows) with single-threaded OpenBLAS (blas_threads.h). */
+static int gemm_split(float *out, const float *x, const duet_matrix *W, int N) {
+  int O = W->rows, K = W->cols, err = 0;
   long P = PANEL_BYTES / ((long)K * (long)sizeof(float));
   P = P < 16 ? 16 : P / 16 * 16;
-  if (P > O) P = O;
-  float *panel = malloc((size_t)P * (size_t)K * sizeof(float));
-  if (!panel) return duet_error(DUET_ENOMEM, "linear: no memory for a %ldx%d weight panel", P, K);
-  for (int o0 = 0; o0 < O; o0 += (int)P) {
-    int p = O - o0 < P ? O - o0 : (int)P;
-    /* Serial on purpose: an OpenMP team here would hand the cores back and
-     * forth with OpenBLAS's own threads on every panel. */
-    duet_matrix_rows_f32(panel, W, o0, p);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, p, K, 1.0f, x, K, panel, K, 0.0f, out + o0, O);
+  int saved = duet_blas_serial_begin();
+#pragma omp parallel
+  {
+    int nt = 1, id = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads(), id = omp_get_thread_num();
+#endif
+    int o0 = (int)((long)O * id / nt) & ~15, o1 = id == nt - 1 ? O : (int)((long)O * (id + 1) / nt) & ~15;
+    float *panel = NULL;
+    if (W->dtype != DUET_F32 && o1 > o0) {
+      panel = malloc((size_t)(o1 - o0 < P ? o1 - o0 : P) * (size_t)K * sizeof(float));
+      if (!panel) {
+#pragma omp atomic write
+        err = 1;
+      }
+    }
+    if (o1 > o0 && (panel || W->dtype == DUET_F32)) gemm_rows(out, x, W, N, o0, o1, panel, P);
+    free(panel);
   }
-  free(panel);
+  duet_blas_serial_end(saved);
+  if (err) return duet_error(DUET_ENOMEM, "linear: no memory for a %ldx%d weight panel", P, K);
   return DUET_OK;
 }
 
@@ -169,21 +198,12 @@ int duet_linear_forward(float *out, const float *x, const duet_matrix *W, const 
   int rc = check(W, N);
   if (rc) return rc;
   if (N == 0) return DUET_OK;
-  int O = W->rows, K = W->cols;
 #if DUET_HAVE_AVX2
-  if (N <= DUET_LINEAR_MATVEC_MAX_N) {
-    matvec(out, x, W, N);
-    add_bias(out, b, N, O);
-    return DUET_OK;
-  }
+  if (N <= DUET_LINEAR_MATVEC_MAX_N) matvec(out, x, W, N);
+  else
 #endif
-  if (W->dtype == DUET_F32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, x, K, W->data, K, 0.0f, out, O);
-  } else {
-    rc = panel_gemm(out, x, W, N);
-    if (rc) return rc;
-  }
-  add_bias(out, b, N, O);
+    if ((rc = gemm_split(out, x, W, N))) return rc;
+  add_bias(out, b, N, W->rows);
   return DUET_OK;
 }
 
