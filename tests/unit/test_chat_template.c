@@ -124,7 +124,11 @@ static void test_reference_renders(void) {
     if (!tpl[k]) continue;
     json_t *msgs = json_array_get(convs, (size_t)json_integer_value(json_object_get(c, "conversation")));
     char *out = NULL;
-    rc = duet_chat_template_render(tpl[k], msgs, json_is_true(json_object_get(c, "add_generation_prompt")), &out);
+    json_t *vc = json_object_get(c, "vars_case"); /* extra variables: tools, enable_thinking... */
+    json_t *vars = vc ? json_object_get(json_array_get(json_object_get(conv_root, "with_vars"),
+                                                       (size_t)json_integer_value(vc)), "vars") : NULL;
+    rc = duet_chat_template_render_ex(tpl[k], msgs, json_is_true(json_object_get(c, "add_generation_prompt")), vars,
+                                      &out);
     const char *want = json_string_value(json_object_get(c, "text"));
     const char *want_err = json_string_value(json_object_get(c, "error"));
     if (want) {
@@ -137,7 +141,7 @@ static void test_reference_renders(void) {
     compared++;
     free(out);
   }
-  CHECK(compared >= 90, "only %d reference cases compared", compared);
+  CHECK(compared >= 100, "only %d reference cases compared", compared);
   for (int k = 0; k < 3; k++) duet_chat_template_free(tpl[k]);
   json_decref(exp);
   json_decref(conv_root);
