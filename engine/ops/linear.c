@@ -48,6 +48,18 @@ int duet_linear_forward_ref(float *out, const float *x, const duet_matrix *W, co
   return DUET_OK;
 }
 
+/* This OpenMP thread's share [*s0, *s1) of n items, boundaries rounded
+ * down to a multiple of align (a power of two); the last thread takes the
+ * rest. Outside a parallel region: everything. */
+static void thread_slab(int n, int align, int *s0, int *s1) {
+  int nt = 1, id = 0;
+#ifdef _OPENMP
+  nt = omp_get_num_threads(), id = omp_get_thread_num();
+#endif
+  *s0 = (int)((long)n * id / nt) & ~(align - 1);
+  *s1 = id == nt - 1 ? n : (int)((long)n * (id + 1) / nt) & ~(align - 1);
+}
+
 /* ---- matrix-vector kernel: W read once, widened on the fly ---- */
 
 #if DUET_HAVE_AVX2
@@ -128,11 +140,8 @@ static void matvec(float *out, const float *x, const duet_matrix *W, int N) {
    * contiguous slab of W, which the hardware prefetcher follows. */
 #pragma omp parallel if ((long)O * K > DUET_OMP_MIN_WORK)
   {
-    int nt = 1, id = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads(), id = omp_get_thread_num();
-#endif
-    int o0 = (int)((long)O * id / nt) & ~1, o1 = id == nt - 1 ? O : (int)((long)O * (id + 1) / nt) & ~1;
+    int o0, o1;
+    thread_slab(O, 2, &o0, &o1);
     if (t == DUET_BF16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_BF16);
     else if (t == DUET_F16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F16);
     else matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F32);
@@ -173,11 +182,8 @@ static int gemm_split(float *out, const float *x, const duet_matrix *W, int N) {
   int saved = duet_blas_serial_begin();
 #pragma omp parallel
   {
-    int nt = 1, id = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads(), id = omp_get_thread_num();
-#endif
-    int o0 = (int)((long)O * id / nt) & ~15, o1 = id == nt - 1 ? O : (int)((long)O * (id + 1) / nt) & ~15;
+    int o0, o1;
+    thread_slab(O, 16, &o0, &o1);
     float *panel = NULL;
     if (W->dtype != DUET_F32 && o1 > o0) {
       panel = malloc((size_t)(o1 - o0 < P ? o1 - o0 : P) * (size_t)K * sizeof(float));
@@ -215,17 +221,28 @@ int duet_linear_backward(float *dx, float *dW, float *db, const float *dout, con
   if (dx && W->dtype != DUET_F32)
     return duet_error(DUET_EUNSUPPORTED, "linear backward: dx needs float32 weights (got dtype %d)", (int)W->dtype);
   if (N == 0) return DUET_OK;
-  /* dx (N,K) += dout (N,O) @ W (O,K) */
-  if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, dout, O, W->data, K, 1.0f, dx, K);
-  /* dW (O,K) += dout^T (O,N) @ x (N,K) */
-  if (dW) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.0f, dout, O, x, K, 1.0f, dW, K);
-  if (db) {
-#pragma omp parallel for schedule(static) if ((long)N * O > DUET_OMP_MIN_WORK)
-    for (int o = 0; o < O; o++) {
+  const float *w = W->data;
+  /* Each thread owns a slab of columns of dx and of rows of dW and db, so
+   * the products run on single-threaded OpenBLAS side by side. */
+  int saved = duet_blas_serial_begin();
+#pragma omp parallel if ((long)N * O * K > DUET_OMP_MIN_WORK)
+  {
+    int k0, k1, o0, o1;
+    thread_slab(K, 16, &k0, &k1);
+    thread_slab(O, 16, &o0, &o1);
+    /* dx[:, k0:k1] (N, k1-k0) += dout (N,O) @ W[:, k0:k1] (O, k1-k0) */
+    if (dx && k1 > k0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, k1 - k0, O, 1.0f, dout, O, w + k0, K, 1.0f, dx + k0, K);
+    /* dW[o0:o1] (o1-o0, K) += dout[:, o0:o1]^T (o1-o0, N) @ x (N,K) */
+    if (dW && o1 > o0)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, K, N, 1.0f, dout + o0, O, x, K, 1.0f,
+                  dW + (long)o0 * K, K);
+    for (int o = o0; db && o < o1; o++) {
       float s = 0;
       for (int n = 0; n < N; n++) s += dout[(long)n * O + o];
       db[o] += s;
     }
   }
+  duet_blas_serial_end(saved);
   return DUET_OK;
 }

@@ -50,7 +50,7 @@ static void lin_run(void *c, float *out) {
   duet_linear_forward(out, l->x, l->W, l->b, l->N);
 }
 
-static void test_backward(int N, int O, int K) {
+static void test_backward(int N, int O, int K, long step) {
   float *x = rand_buf((long)N * K, 1), *w = rand_buf((long)O * K, 1), *b = rand_buf(O, 1);
   duet_matrix W = {DUET_F32, O, K, w};
   float *r = rand_buf((long)N * O, 1), *out = malloc((size_t)N * O * 4);
@@ -58,8 +58,8 @@ static void test_backward(int N, int O, int K) {
   CHECK(duet_linear_backward(dx, dw, db, r, x, &W, N) == 0, "backward rc");
   lin_ctx c = {x, &W, b, N};
   loss_fn f = {lin_run, &c, out, r, (long)N * O};
-  check_grad("linear dx", &f, x, (long)N * K, dx, 0.5f, 1e-2f, 2e-3);
-  check_grad("linear dW", &f, w, (long)O * K, dw, 0.5f, 1e-2f, 2e-3);
+  check_grad_step("linear dx", &f, x, (long)N * K, step, dx, 0.5f, 1e-2f, 2e-3);
+  check_grad_step("linear dW", &f, w, (long)O * K, step, dw, 0.5f, 1e-2f, 2e-3);
   check_grad("linear db", &f, b, O, db, 0.5f, 1e-2f, 2e-3);
   /* NULL gradients are skipped; BF16 weights cannot give dx */
   CHECK(duet_linear_backward(NULL, NULL, db, r, x, &W, N) == 0, "db only");
@@ -98,13 +98,14 @@ static void test_dtype(void) {
 int main(void) {
   test_dtype();
   int shapes[][3] = {{1, 7, 5}, {1, 33, 64}, {2, 17, 37}, {3, 40, 48}, {4, 9, 100}, {5, 19, 33}, {17, 70, 80},
-                     {1, 300, 200}, {9, 13, 29}, {32, 21, 50}, {33, 1100, 40}};
+                     {1, 300, 200}, {9, 13, 29}, {32, 21, 50}, {33, 1100, 40}, {20, 200, 4100}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 1);
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 0);
   }
-  test_backward(3, 5, 4);
-  test_backward(6, 3, 7);
+  test_backward(3, 5, 4, 1);
+  test_backward(6, 3, 7, 1);
+  test_backward(20, 50, 41, 7); /* threaded: slabs of dx columns and dW rows */
   test_errors();
   return finish();
 }
