@@ -11,7 +11,8 @@
 static const char *const FILTERS[] = {
     "trim",  "length", "count",      "tojson", "upper",   "lower",   "default", "d",      "join",
     "first", "last",   "replace",    "string", "int",     "float",   "items",   "list",   "selectattr",
-    "rejectattr", "map", "capitalize", "title", "safe",   "abs",     "reverse", NULL};
+    "rejectattr", "map", "capitalize", "title", "safe",   "abs",     "reverse", "select", "reject",
+    "indent", "sort", "unique", NULL};
 
 int jinja_filter_exists(const char *name) {
   for (int k = 0; FILTERS[k]; k++)
@@ -84,21 +85,104 @@ static jinja_value *f_join(jinja_arena *a, jinja_value *v, const jinja_args *arg
   return buf_value(a, &b);
 }
 
-static jinja_value *f_select(jinja_arena *a, jinja_value *v, const jinja_args *args, int reject) {
-  jinja_value *attr = jinja_arg(args, 0, NULL), *test = jinja_arg(args, 1, NULL);
-  if (!attr || attr->type != JV_STR) return jinja_fail(args->line, "selectattr/rejectattr need an attribute name");
+/* selectattr/rejectattr(attr[, test, args...]) and select/reject([test, args...]):
+ * keep the items (or their attribute) that pass the test, or are truthy. */
+static jinja_value *f_select(jinja_arena *a, jinja_value *v, const jinja_args *args, int reject, int by_attr) {
+  jinja_value *attr = by_attr ? jinja_arg(args, 0, NULL) : NULL, *test = jinja_arg(args, by_attr, NULL);
+  if (by_attr && (!attr || attr->type != JV_STR)) return jinja_fail(args->line, "selectattr/rejectattr need an attribute name");
   if (test && (test->type != JV_STR || !jinja_test_exists(test->s)))
-    return jinja_fail(args->line, "selectattr/rejectattr: unknown test");
+    return jinja_fail(args->line, "select/reject: unknown test");
   jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
   if (!l || !out) return NULL;
-  jinja_args targs = {.args = args->args + 2, .nargs = args->nargs > 2 ? args->nargs - 2 : 0, .line = args->line};
+  int skip = by_attr + 1;
+  jinja_args targs = {.args = args->args + skip, .nargs = args->nargs > skip ? args->nargs - skip : 0, .line = args->line};
   for (int k = 0; k < l->n; k++) {
-    jinja_value *x = get_path(l->items[k], attr);
+    jinja_value *x = by_attr ? get_path(l->items[k], attr) : l->items[k];
     int r = test ? jinja_test(test->s, x, &targs) : jv_truthy(x);
     if (r < 0) return NULL;
     if (r != reject && jv_push(a, out, l->items[k]) < 0) return NULL;
   }
   return out;
+}
+
+/* Sort key comparison: numbers, or strings (case-folded unless asked). */
+static int sort_cmp(jinja_arena *a, jinja_value *x, jinja_value *y, int case_sensitive, int *err) {
+  int nx = x->type == JV_INT || x->type == JV_FLOAT || x->type == JV_BOOL;
+  int ny = y->type == JV_INT || y->type == JV_FLOAT || y->type == JV_BOOL;
+  if (nx && ny) {
+    double p = x->type == JV_FLOAT ? x->f : (double)x->i, q = y->type == JV_FLOAT ? y->f : (double)y->i;
+    return p < q ? -1 : p > q;
+  }
+  if (x->type != JV_STR || y->type != JV_STR) return *err = 1, 0;
+  if (!case_sensitive) {
+    x = jinja_str_case(a, x, JCASE_LOWER), y = jinja_str_case(a, y, JCASE_LOWER);
+    if (!x || !y) return *err = 1, 0;
+  }
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* sort(reverse=false, case_sensitive=false, attribute=none): stable, as Python's. */
+static jinja_value *f_sort(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *rev = jinja_arg(args, 0, "reverse"), *cs = jinja_arg(args, 1, "case_sensitive");
+  jinja_value *attr = jinja_arg(args, 2, "attribute");
+  jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
+  if (!l || !out) return NULL;
+  int err = 0, sign = rev && jv_truthy(rev) ? -1 : 1;
+  for (int k = 0; k < l->n; k++) { /* insertion sort: lists in templates are short */
+    if (jv_push(a, out, l->items[k]) < 0) return NULL;
+    for (int j = out->n - 1; j > 0; j--) {
+      jinja_value *p = out->items[j - 1], *q = out->items[j];
+      jinja_value *kp = attr && attr->type == JV_STR ? get_path(p, attr) : p;
+      jinja_value *kq = attr && attr->type == JV_STR ? get_path(q, attr) : q;
+      if (sign * sort_cmp(a, kp, kq, cs && jv_truthy(cs), &err) <= 0) break;
+      out->items[j - 1] = q, out->items[j] = p;
+    }
+    if (err) return jinja_fail(args->line, "sort: items are not all numbers or all strings");
+  }
+  return out;
+}
+
+/* unique(case_sensitive=false, attribute=none): first occurrences, in order. */
+static jinja_value *f_unique(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *cs = jinja_arg(args, 0, "case_sensitive"), *attr = jinja_arg(args, 1, "attribute");
+  jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
+  if (!l || !out) return NULL;
+  for (int k = 0; k < l->n; k++) {
+    jinja_value *x = attr && attr->type == JV_STR ? get_path(l->items[k], attr) : l->items[k];
+    int seen = 0;
+    for (int j = 0; j < out->n && !seen; j++) {
+      jinja_value *y = attr && attr->type == JV_STR ? get_path(out->items[j], attr) : out->items[j];
+      int err = 0;
+      seen = x->type == JV_STR && y->type == JV_STR ? !sort_cmp(a, x, y, cs && jv_truthy(cs), &err) : jv_equal(x, y);
+    }
+    if (!seen && jv_push(a, out, l->items[k]) < 0) return NULL;
+  }
+  return out;
+}
+
+/* indent(width=4, first=false, blank=false): indents the lines after the
+ * first (and the first, and blank lines, when asked). */
+static jinja_value *f_indent(jinja_arena *a, jinja_value *v, const jinja_args *args) {
+  jinja_value *w = jinja_arg(args, 0, "width"), *first = jinja_arg(args, 1, "first");
+  jinja_value *blank = jinja_arg(args, 2, "blank");
+  jinja_buf pad = {0}, b = {0};
+  if (w && w->type == JV_STR) jinja_buf_put(&pad, w->s, w->len);
+  else
+    for (long long k = 0; k < (w && w->type == JV_INT ? w->i : 4) && k < 256; k++) jinja_buf_put(&pad, " ", 1);
+  for (size_t i = 0, line = 0; i <= v->len; line++) {
+    const char *nl = memchr(v->s + i, '\n', v->len - i);
+    size_t end = nl ? (size_t)(nl - v->s) : v->len;
+    int indent_it = line == 0 ? first && jv_truthy(first) : end > i || (blank && jv_truthy(blank));
+    if (indent_it && pad.n)
+      jinja_buf_put(&b, pad.p, pad.n);
+    jinja_buf_put(&b, v->s + i, end - i);
+    if (!nl) break;
+    jinja_buf_put(&b, "\n", 1);
+    i = end + 1;
+  }
+  free(pad.p);
+  return buf_value(a, &b);
 }
 
 static jinja_value *f_map(jinja_arena *a, jinja_value *v, const jinja_args *args) {
@@ -208,7 +292,10 @@ jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, cons
     if (v->type != JV_DICT) return jinja_fail(line, "filter 'items' needs a dict, got %s", jv_type_name(v));
     return jinja_method(a, v, "items", args);
   }
-  if (!strcmp(name, "selectattr") || !strcmp(name, "rejectattr")) return f_select(a, v, args, name[0] == 'r');
+  if (!strcmp(name, "selectattr") || !strcmp(name, "rejectattr")) return f_select(a, v, args, name[0] == 'r', 1);
+  if (!strcmp(name, "select") || !strcmp(name, "reject")) return f_select(a, v, args, name[2] == 'j', 0);
+  if (!strcmp(name, "sort")) return f_sort(a, v, args);
+  if (!strcmp(name, "unique")) return f_unique(a, v, args);
   if (!strcmp(name, "map")) return f_map(a, v, args);
   if (!strcmp(name, "reverse")) return f_reverse(a, v, args);
   if (!strcmp(name, "abs")) {
@@ -225,5 +312,6 @@ jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, cons
   if (!strcmp(name, "title")) return jinja_str_case(a, v, JCASE_TITLE);
   if (!strcmp(name, "capitalize")) return jinja_str_case(a, v, JCASE_CAPITALIZE);
   if (!strcmp(name, "replace")) return jinja_method(a, v, "replace", args);
+  if (!strcmp(name, "indent")) return f_indent(a, v, args);
   return jinja_fail(line, "unknown filter '%s'", name);
 }

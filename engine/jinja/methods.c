@@ -226,6 +226,19 @@ static jinja_value *str_method(jinja_arena *a, jinja_value *s, const char *name,
   if (!strcmp(name, "split")) return str_split(a, s, args);
   if (!strcmp(name, "startswith")) return str_affix(s, args, 0);
   if (!strcmp(name, "endswith")) return str_affix(s, args, 1);
+  if (!strcmp(name, "join")) { /* sep.join(strings) */
+    if (!a0 || a0->type != JV_LIST) return jinja_fail(args->line, "join() needs a list of strings");
+    jinja_buf b = {0};
+    for (int k = 0; k < a0->n; k++) {
+      if (a0->items[k]->type != JV_STR) {
+        free(b.p);
+        return jinja_fail(args->line, "join(): item %d is %s, not a string", k, jv_type_name(a0->items[k]));
+      }
+      if (k) jinja_buf_put(&b, s->s, s->len);
+      jinja_buf_put(&b, a0->items[k]->s, a0->items[k]->len);
+    }
+    return buf_to_str(a, &b);
+  }
   if (!strcmp(name, "replace")) {
     jinja_value *old = a0, *rep = jinja_arg(args, 1, NULL), *cnt = jinja_arg(args, 2, "count");
     if (!old || !rep || old->type != JV_STR || rep->type != JV_STR)
@@ -255,7 +268,7 @@ static jinja_value *dict_method(jinja_arena *a, jinja_value *d, const char *name
 
 static const char *const METHODS[] = {"strip",   "lstrip",     "rstrip",  "upper",    "lower", "title",
                                       "capitalize", "split", "startswith", "endswith", "replace", "get",
-                                      "items",   "keys",       "values",  NULL};
+                                      "items",   "keys",       "values",  "join", NULL};
 
 int jinja_method_exists(const char *name) {
   for (int k = 0; METHODS[k]; k++)

@@ -491,6 +491,17 @@ static jinja_node *parse_macro(parser *p) {
   return expect_end(p, "endmacro") < 0 ? NULL : n;
 }
 
+/* transformers' {% generation %}...{% endgeneration %} marks the assistant
+ * text for training masks; rendering just renders its body (an if true). */
+static jinja_node *parse_generation(parser *p) {
+  static const char *const end[] = {"endgeneration", NULL};
+  jinja_node *n = node(p, JN_IF);
+  p->i++;
+  if (!n || !(n->a = literal(p, &jinja_true)) || expect_close(p) < 0) return NULL;
+  if (parse_block(p, end, &n->body, &n->nbody) < 0) return NULL;
+  return expect_end(p, "endgeneration") < 0 ? NULL : n;
+}
+
 static jinja_node *parse_statement(parser *p) {
   p->i++; /* {% */
   if (cur(p)->kind != JT_NAME) return syntax(p, "a statement name"), NULL;
@@ -499,12 +510,13 @@ static jinja_node *parse_statement(parser *p) {
   if (!strcmp(w, "for")) return parse_for(p);
   if (!strcmp(w, "set")) return parse_set(p);
   if (!strcmp(w, "macro")) return parse_macro(p);
+  if (!strcmp(w, "generation")) return parse_generation(p);
   if (!strcmp(w, "break") || !strcmp(w, "continue")) {
     jinja_node *n = node(p, w[0] == 'b' ? JN_BREAK : JN_CONTINUE);
     p->i++;
     return !n || expect_close(p) < 0 ? NULL : n;
   }
-  static const char *const closers[] = {"elif", "else", "endif", "endfor", "endset", "endmacro", NULL};
+  static const char *const closers[] = {"elif", "else", "endif", "endfor", "endset", "endmacro", "endgeneration", NULL};
   for (int k = 0; closers[k]; k++)
     if (!strcmp(w, closers[k])) {
       duet_error(DUET_EFORMAT, "chat template line %d: unexpected '{%% %s %%}'", cur(p)->line, w);

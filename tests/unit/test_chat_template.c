@@ -207,6 +207,15 @@ static void test_features(void) {
   expect_render("{{ ([1] + [2]) | length }} {{ strftime_now('%Y') | length }} {{ true }} {{ none }} {{ [1, 'a'] }}",
                 "2 4 True None [1, 'a']", NULL);
   expect_render("{%- for m in messages %}\n    {{- m.role }}\n{%- endfor %}\n", "userassistant", NULL);
+  expect_render("{{ [3, 1, 2] | sort | list }} {{ ['b', 'A', 'c'] | sort(reverse=true) | join }} "
+                "{{ messages | sort(attribute='role') | map(attribute='role') | join(',') }}",
+                "[1, 2, 3] cbA assistant,user", NULL);
+  expect_render("{{ [1, 2, 3, 4] | select('even') | list }} {{ ['a', '', 'b'] | select | join }} "
+                "{{ ['x', 'code', 'y'] | reject('equalto', 'code') | join(', ') }} {{ ['a', 'A', 'b', 'a'] | unique | list }}",
+                "[2, 4] ab x, y ['a', 'b']", NULL);
+  expect_render("[{{ 'a\\nb\\n\\nc' | indent(2) }}] [{{ 'x\\ny' | indent('> ', first=true) }}] [{{ 'p\\n\\nq' | indent(1, blank=true) }}]",
+                "[a\n  b\n\n  c] [> x\n> y] [p\n \n q]", NULL);
+  expect_render("{{ ', '.join(['a', 'b']) }}|{% generation %}gen {{ 1 }}{% endgeneration %}|", "a, b|gen 1|", NULL);
 }
 
 static void test_render_errors(void) {
