@@ -11,10 +11,12 @@
 #include "engine/forward.h"
 #include "engine/machine_peak.h"
 #include "engine/sampler.h"
+#include "engine/tokenizer.h"
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: duet-generate --model DIR (--prompt-ids 1,2,3 | --prompt TEXT) [-n 64] [options]\n"
+          "  --prompt TEXT    encoded with DIR's tokenizer.json (with its BOS/post-processor)\n"
           "  --temperature T  (default 0: greedy)   --top-k K   --top-p P   --min-p P\n"
           "  --repetition-penalty R   --presence-penalty P   --frequency-penalty F\n"
           "  --seed S          sampling is reproducible for a given seed (default 0)\n"
@@ -22,8 +24,10 @@ static void usage(FILE *f) {
           "  --chunk C         prefill the prompt in chunks of C tokens (default: all at once)\n"
           "  --ignore-eos      generate exactly -n tokens even after the end-of-sequence id\n"
           "Output: stdout's first line is the generated ids, comma-separated, nothing else\n"
-          "(e.g. \"17,4,99\"; empty when none). Generation stops after -n tokens or after\n"
-          "emitting the model's eos id (included). Prefill and decode tokens/s go to stderr.\n");
+          "(e.g. \"17,4,99\"; empty when none). When DIR has a loadable tokenizer, the\n"
+          "generated text (special tokens skipped) follows on the next lines of stdout.\n"
+          "Generation stops after -n tokens or after emitting the model's eos id\n"
+          "(included). Prefill and decode tokens/s go to stderr.\n");
 }
 
 typedef struct {
@@ -122,7 +126,21 @@ static int prefill(session *s, const int *ids, int n, int chunk) {
   return DUET_OK;
 }
 
-static int generate(const args *a, const int *prompt, int n_prompt) {
+// The generated text after the ids line, when a tokenizer is at hand.
+static void print_text(const duet_tokenizer *tok, const int *ids, int n) {
+  char *text = NULL;
+  size_t len = 0;
+  if (!tok) return;
+  if (duet_tokenizer_decode(tok, ids, n, 1, &text, &len) < 0) {
+    fprintf(stderr, "duet-generate: cannot decode the output: %s\n", duet_last_error());
+    return;
+  }
+  fwrite(text, 1, len, stdout);
+  printf("\n");
+  free(text);
+}
+
+static int generate(const args *a, const int *prompt, int n_prompt, const duet_tokenizer *tok) {
   session s = {0};
   duet_kv_seq_init(&s.seq);
   duet_load_opts lo = {.to_f32 = a->f32};
@@ -137,7 +155,8 @@ static int generate(const args *a, const int *prompt, int n_prompt) {
   if (rc == DUET_OK) rc = duet_workspace_new(s.m, chunk, &s.ws);
   if (rc == DUET_OK) rc = duet_sampling_validate(&a->sp, c->vocab);
   if (rc == DUET_OK) rc = duet_sampler_new(&a->sp, c->vocab, &s.sampler);
-  if (rc == DUET_OK && !(s.logits = malloc(sizeof(float) * c->vocab))) rc = duet_error(DUET_ENOMEM, "logits");
+  int *out = malloc(sizeof(int) * (size_t)(a->n + 1));
+  if (rc == DUET_OK && (!(s.logits = malloc(sizeof(float) * c->vocab)) || !out)) rc = duet_error(DUET_ENOMEM, "logits");
   double t0 = duet_now(), t1 = t0;
   int n_out = 0;
   if (rc == DUET_OK) rc = prefill(&s, prompt, n_prompt, chunk);
@@ -146,12 +165,13 @@ static int generate(const args *a, const int *prompt, int n_prompt) {
     t1 = duet_now();
     duet_kv_seq *sp = &s.seq;
     for (; n_out < a->n; n_out++) {
-      int tok = duet_sample(s.sampler, s.logits, NULL);
+      int tok = out[n_out] = duet_sample(s.sampler, s.logits, NULL);
       printf("%s%d", n_out ? "," : "", tok);
       if (tok == c->eos_id && !a->ignore_eos) { n_out++; break; }
       if (n_out + 1 < a->n && (rc = duet_decode(s.m, s.pool, &sp, &tok, 1, s.logits, s.ws, NULL)) < 0) break;
     }
     printf("\n");
+    print_text(tok, out, n_out);
     fflush(stdout);
   }
   double t2 = duet_now();
@@ -160,6 +180,7 @@ static int generate(const args *a, const int *prompt, int n_prompt) {
             n_prompt, 1e3 * (t1 - t0), n_prompt / (t1 - t0), n_out > 1 ? n_out - 1 : 0, 1e3 * (t2 - t1),
             n_out > 1 ? (n_out - 1) / (t2 - t1) : 0.0);
   free(s.logits);
+  free(out);
   duet_sampler_free(s.sampler);
   duet_workspace_free(s.ws);
   if (s.pool) duet_kv_seq_release(s.pool, &s.seq);
@@ -173,12 +194,19 @@ int main(int argc, char **argv) {
   int pr = parse_args(argc, argv, &a);
   if (pr) return pr > 0 ? 0 : 2;
   int *prompt = NULL, n_prompt = 0, rc;
-  if (a.prompt_text)
-    rc = duet_error(DUET_EUNSUPPORTED, "--prompt TEXT needs the tokenizer, not available yet: use --prompt-ids");
-  else
-    rc = parse_ids(a.prompt_ids, &prompt, &n_prompt);
-  if (rc == DUET_OK) rc = generate(&a, prompt, n_prompt);
+  duet_tokenizer *tok = NULL;
+  // with --prompt-ids the tokenizer is optional (only to print the text)
+  rc = duet_tokenizer_load(a.model, &tok);
+  if (rc < 0 && a.prompt_text) {
+    fprintf(stderr, "duet-generate: --prompt needs the model's tokenizer: %s\n", duet_last_error());
+    return 1;
+  }
+  if (a.prompt_text) rc = duet_tokenizer_encode(tok, a.prompt_text, strlen(a.prompt_text), 1, &prompt, &n_prompt);
+  else rc = parse_ids(a.prompt_ids, &prompt, &n_prompt);
+  if (rc == DUET_OK && n_prompt == 0) rc = duet_error(DUET_EINVAL, "--prompt: the text encodes to no tokens");
+  if (rc == DUET_OK) rc = generate(&a, prompt, n_prompt, tok);
   free(prompt);
+  duet_tokenizer_free(tok);
   if (rc < 0) return fprintf(stderr, "duet-generate: %s\n", duet_last_error()), 1;
   return 0;
 }
