@@ -30,7 +30,7 @@ static void usage(FILE *f) {
           "                  [--steps N] [--batch N] [--seq N] [--accum N] [--lr X] [--warmup N] [--min-lr-frac X]\n"
           "                  [--weight-decay X] [--beta1 X] [--beta2 X] [--grad-clip X] [--seed N]\n"
           "                  [--eval-every N] [--eval-windows N] [--save-every N] [--val-frac X]\n"
-          "                  [--dtype f32|bf16] [--quiet]\n"
+          "                  [--dtype f32|bf16] [--val-text FILE] [--quiet]\n"
           "       duet-train --resume DIR --data FILE... [--out DIR] [--stop-after N] [--quiet]\n"
           "       duet-train tokenizer ...   (byte-level BPE training; see duet-train tokenizer --help)\n"
           "       duet-train grads --model DIR --tokens IDS --targets IDS [--batch B] --out FILE.safetensors\n"
@@ -114,6 +114,8 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
   if (!strcmp(f, "--tokenizer"))
     return v ? (o->tokenizer = v, DUET_OK) : duet_error(DUET_EINVAL, "--tokenizer needs a directory");
   if (!strcmp(f, "--pos")) return parse_pos(v, &o->shape.pos);
+  if (!strcmp(f, "--val-text"))
+    return v ? (o->val_text_out = v, DUET_OK) : duet_error(DUET_EINVAL, "--val-text needs a file name");
   if (!strcmp(f, "--dtype")) {
     if (v && !strcmp(v, "f32")) return o->save_dtype = DUET_F32, DUET_OK;
     if (v && !strcmp(v, "bf16")) return o->save_dtype = DUET_BF16, DUET_OK;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/tokenizer.h"
 #include "engine/train/checkpoint.h"
@@ -129,6 +130,9 @@ static int setup(run *r) {
   if (!r->tok_dir) return duet_error(DUET_EINVAL, "no tokenizer: give --tokenizer DIR (or --init DIR)");
   if ((rc = duet_tokenizer_load(r->tok_dir, &r->tok)) < 0) return rc;
   if ((rc = duet_dataset_build(&r->data, o->data, o->n_data, r->tok, o->val_frac, o->seq)) < 0) return rc;
+  if (o->val_text_out &&
+      (rc = duet_write_file_atomic(o->val_text_out, r->data.val_text, (size_t)r->data.val_bytes)) < 0)
+    return rc;
   if ((rc = make_model(r)) < 0) return rc;
   if (duet_tokenizer_vocab_size(r->tok) > r->m->cfg.vocab)
     return duet_error(DUET_EINVAL, "the tokenizer has %d tokens, the model only %d", duet_tokenizer_vocab_size(r->tok),
@@ -154,10 +158,11 @@ static int setup(run *r) {
   return DUET_OK;
 }
 
-/* Mean validation loss over the validation windows, batch by batch. */
-static int evaluate(run *r, float *val_loss) {
+/* Mean validation loss over the first max_windows validation windows (all
+ * when max_windows <= 0), batch by batch. */
+static int evaluate(run *r, long max_windows, float *val_loss) {
   const duet_train_opts *o = &r->o;
-  long nw = duet_dataset_val_windows(&r->data, o->seq, o->eval_windows);
+  long nw = duet_dataset_val_windows(&r->data, o->seq, max_windows);
   double sum = 0;
   for (long w = 0; w < nw; w += o->batch) {
     int B = (int)(nw - w < o->batch ? nw - w : o->batch);
@@ -213,7 +218,7 @@ static int loop(run *r) {
   float val = NAN;
   while (r->step < o->steps) {
     if (o->eval_every > 0 && r->step % o->eval_every == 0) {
-      if ((rc = evaluate(r, &val)) < 0) return rc;
+      if ((rc = evaluate(r, o->eval_windows, &val)) < 0) return rc;
       r->res->val[r->step] = val;
       if (o->progress) fprintf(stderr, "\n");
     }
@@ -233,8 +238,10 @@ static int loop(run *r) {
   return DUET_OK;
 }
 
+/* The final validation covers every validation token, so bits per byte
+ * describe the whole held-out text. */
 static int finish(run *r) {
-  int rc = evaluate(r, &r->res->val_loss);
+  int rc = evaluate(r, 0, &r->res->val_loss);
   if (rc < 0) return rc;
   r->res->val_bpb = bits_per_byte(r, r->res->val_loss);
   rc = duet_checkpoint_save(r->o.out, r->tok_dir, r->m, &r->opt, &r->rng, r->step, r->data.fingerprint, &r->o, r->res);

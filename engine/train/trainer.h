@@ -34,7 +34,8 @@ typedef struct {
   duet_config shape;     /* model shape when neither init nor resume */
   int steps, batch, seq, accum;
   int eval_every;   /* validate every N steps (and at the end); 0: only at the end */
-  int eval_windows; /* validation windows of seq tokens per evaluation (0: all) */
+  int eval_windows; /* validation windows of seq tokens per periodic evaluation (0: all);
+                       the final one always uses all */
   int save_every;   /* checkpoint every N steps (and at the end); 0: only at the end */
   int stop_after;   /* stop (with a checkpoint) once this many steps are done; 0: never */
   duet_adamw_hparams hp;
@@ -43,6 +44,7 @@ typedef struct {
   double val_frac;
   duet_dtype save_dtype;
   int progress; /* print the progress line and summary to stderr */
+  const char *val_text_out; /* write the held-out validation bytes here (to compare with xz) */
 } duet_train_opts;
 
 /* Defaults: batch 8, seq 256, accum 1, lr 3e-4, warmup 0, cosine to 0.1 lr,
