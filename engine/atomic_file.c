@@ -19,10 +19,10 @@ int duet_atomic_open(duet_atomic_file *f, const char *path) {
   snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path);
   f->fd = mkstemp(f->tmp);
   if (f->fd < 0) return duet_error(DUET_EIO, "%s: cannot create temporary file: %s", f->tmp, strerror(errno));
-  /* mkstemp makes 0600; a checkpoint should be as readable as any file. */
-  mode_t um = umask(0);
-  umask(um);
-  (void)fchmod(f->fd, 0666 & ~um);
+  /* mkstemp makes 0600; a checkpoint should be readable like any file
+   * written with open(0666) under the usual umask (reading the umask would
+   * mean setting it, which races with other threads). */
+  (void)fchmod(f->fd, 0644);
   return DUET_OK;
 }
 

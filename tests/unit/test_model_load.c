@@ -258,6 +258,23 @@ static void check_model_values(const duet_model *m, const char *what) {
   CHECK(ok, "%s: loaded values", what);
 }
 
+/* Whether p lies in a mapping of a file whose name ends in suffix (from
+ * /proc/self/maps): tells a view into the safetensors mmap from a copy. */
+static int in_mapped_file(const void *p, const char *suffix) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char path[512] = "";
+    if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %511s", &lo, &hi, path) < 2) continue;
+    size_t n = strlen(path), k = strlen(suffix);
+    found = (uintptr_t)p >= lo && (uintptr_t)p < hi && n >= k && !strcmp(path + n - k, suffix);
+  }
+  if (f) fclose(f);
+  return found;
+}
+
 static void test_load_variants(void) {
   const char *archs[] = {"llama", "qwen2", "qwen3"};
   for (int a = 0; a < 3; a++)
@@ -282,6 +299,13 @@ static void test_load_variants(void) {
                       m->hidden_local == c.hidden / T, "%s: local sizes", what);
             CHECK(!memcmp(&m->cfg, &c, sizeof c), "%s: config as written", what);
             CHECK(!c.tied || m->lm_head.data == m->embed.data, "%s: tied lm_head shares the embedding", what);
+            /* row slices in the stored dtype are views; column slices and conversions are copies */
+            int view = !f32 || dt == DUET_F32;
+            CHECK(in_mapped_file(m->layers[0].wq.data, "/model.safetensors") == view &&
+                      in_mapped_file(m->layers[1].w_gate.data, "/model.safetensors") == view &&
+                      in_mapped_file(m->layers[0].wo.data, "/model.safetensors") == (view && T == 1) &&
+                      !in_mapped_file(m->layers[0].attn_norm, "/model.safetensors"),
+                  "%s: views into the mmap where possible", what);
             check_model_values(m, what);
             duet_model_free(m);
           }
