@@ -11,22 +11,11 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "forward_check.h"
 #include "engine/forward.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 
-static int passed, failed;
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (cond) passed++;                                                                  \
-    else { failed++; fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #cond); } \
-  } while (0)
-#define CHECK_OK(expr)                                                                                   \
-  do {                                                                                                   \
-    int rc_ = (expr);                                                                                    \
-    if (rc_ == DUET_OK) passed++;                                                                        \
-    else { failed++; fprintf(stderr, "%s:%d: FAIL %s = %d: %s\n", __FILE__, __LINE__, #expr, rc_, duet_last_error()); } \
-  } while (0)
 
 /* A fixture of tests/fixtures/gen_model_fixtures.py: prompt, 32 greedy ids
  * and the reference logits (n_pos, vocab) of prompt + greedy[:-1]. */

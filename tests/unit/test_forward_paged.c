@@ -233,6 +233,5 @@ int main(void) {
   tensor_parallel("llama_gqa_tied");
   tensor_parallel("qwen2_bias");
   tensor_parallel("qwen3_qknorm");
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }

@@ -3,14 +3,9 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "forward_check.h"
 #include "engine/kv_cache.h"
 
-static int passed, failed;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (cond) passed++;                                               \
-    else { failed++; fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #cond); } \
-  } while (0)
 
 static void test_bad_args(void) {
   duet_kv_pool *p = (duet_kv_pool *)1;
@@ -69,6 +64,5 @@ int main(void) {
   test_bad_args();
   test_alloc_free();
   test_seq();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }

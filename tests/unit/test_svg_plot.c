@@ -6,14 +6,9 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "forward_check.h"
 #include "engine/svg_plot.h"
 
-static int passed, failed;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (cond) passed++;                                               \
-    else { failed++; fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #cond); } \
-  } while (0)
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -56,6 +51,5 @@ int main(void) {
   CHECK(duet_plot_save(p, "/nonexistent-dir/x.svg") == DUET_EIO);
   CHECK(strstr(duet_last_error(), "/nonexistent-dir/x.svg") != NULL);
   duet_plot_free(p);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_summary();
 }
