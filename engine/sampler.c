@@ -341,7 +341,7 @@ static int draw_top_p(duet_sampler *s, const float *logits, float lmax) {
   for (int i = m - 1; id < 0 && i >= 0; i--) /* rounding left u at the very end */
     if (c[i].w >= s->p.min_p && c[i].w > 0) id = c[i].id;
   free(c);
-  return id;
+  return id >= 0 ? id : duet_error(DUET_EINTERNAL, "sampler: no token has weight");
 }
 
 /* No top-k or top-p: two passes over the vocabulary, no sorting. */
@@ -364,7 +364,8 @@ static int draw_all(duet_sampler *s, const float *logits, float lmax) {
       if (w[j] > 0 && u < acc) return i + j;
     }
   }
-  return last; /* rounding left u at the very end */
+  /* rounding left u at the very end (last >= 0: the best token weighs 1) */
+  return last >= 0 ? last : duet_error(DUET_EINTERNAL, "sampler: no token has weight");
 }
 
 /* ---------------------------------------------------------- penalties */
