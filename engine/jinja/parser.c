@@ -12,9 +12,10 @@ typedef struct {
   int n, i;
   int depth; /* nesting, bounded so a hostile template cannot overflow the stack */
   int unsupported; /* the error was a tag this engine does not implement */
+  int nodes;       /* nodes in the current tag: bounds the tree height that evaluation recurses through */
 } parser;
 
-enum { MAX_DEPTH = 200 };
+enum { MAX_DEPTH = 100, MAX_TAG_NODES = 4000 };
 
 /* Grows an arena array by copying: the old block stays in the arena. */
 static int vpush(parser *p, void ***v, int *n, void *x) {
@@ -65,6 +66,10 @@ static int expect_kind(parser *p, jinja_tok_kind k, const char *what) {
 }
 
 static jinja_node *node(parser *p, jinja_node_kind k) {
+  if (++p->nodes > MAX_TAG_NODES) {
+    duet_error(DUET_EFORMAT, "chat template line %d: expression too large", cur(p)->line);
+    return NULL;
+  }
   jinja_node *n = jinja_alloc(p->a, sizeof *n);
   if (!n) {
     duet_error(DUET_ENOMEM, "chat template: out of memory");
@@ -545,6 +550,7 @@ static int parse_block(parser *p, const char *const *stops, jinja_node ***body, 
       for (int k = 0; stops[k]; k++) stop |= !strcmp(peek(p, 1)->s, stops[k]);
       if (stop) break;
     }
+    p->nodes = 0;
     if (t->kind == JT_TEXT) {
       if ((n = node(p, JN_TEXT))) n->str = t->s, n->len = t->len;
       p->i++;

@@ -253,6 +253,14 @@ static void test_load_errors(void) {
   for (int k = 0; k < 1000; k++) strcat(deep, "(");
   strcat(deep, " }}");
   expect_load_error(deep, DUET_EFORMAT, "nested too deeply");
+  /* so is a flat chain long enough to make evaluation recurse deeply */
+  size_t cap = 7 * 20000 + 16, len = 0;
+  char *chain = malloc(cap);
+  len += (size_t)snprintf(chain, cap, "{{ 1");
+  for (int k = 0; k < 20000; k++) len += (size_t)snprintf(chain + len, cap - len, " + 1");
+  snprintf(chain + len, cap - len, " }}");
+  expect_load_error(chain, DUET_EFORMAT, "expression too large");
+  free(chain);
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
