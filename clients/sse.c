@@ -12,54 +12,57 @@ void duet_sse_init(duet_sse_parser *p, void (*on_event)(const char *, size_t, vo
 }
 
 void duet_sse_free(duet_sse_parser *p) {
-  free(p->buf);
-  p->buf = NULL;
-  p->len = p->cap = 0;
+  free(p->line);
+  free(p->data);
+  p->line = p->data = NULL;
+  p->line_len = p->line_cap = p->data_len = p->data_cap = 0;
 }
 
-/* One event (without its terminating blank line): join its data lines. */
-static void dispatch(duet_sse_parser *p, char *ev, size_t len) {
-  char *out = ev; /* data is never longer than the event: join in place */
-  size_t out_len = 0;
-  int have = 0;
-  for (size_t i = 0; i < len;) {
-    char *line = ev + i;
-    char *nl = memchr(line, '\n', len - i);
-    size_t ll = nl ? (size_t)(nl - line) : len - i;
-    i += ll + 1;
-    if (ll && line[ll - 1] == '\r') ll--;
-    if (ll < 5 || memcmp(line, "data:", 5) != 0) continue;
-    size_t skip = (ll > 5 && line[5] == ' ') ? 6 : 5;
-    if (have) out[out_len++] = '\n';
-    memmove(out + out_len, line + skip, ll - skip);
-    out_len += ll - skip;
-    have = 1;
+static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t n) {
+  if (*len + n + 1 > *cap) {
+    size_t nc = (*len + n + 1) * 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb) return DUET_ENOMEM;
+    *buf = nb;
+    *cap = nc;
   }
-  if (have && p->on_event) p->on_event(out, out_len, p->user);
+  memcpy(*buf + *len, src, n);
+  *len += n;
+  return DUET_OK;
+}
+
+/* A complete line: empty dispatches the event, "data:..." adds to it,
+ * anything else (comments, other fields) is ignored. */
+static int end_line(duet_sse_parser *p) {
+  const char *l = p->line;
+  size_t n = p->line_len;
+  p->line_len = 0;
+  if (n == 0) {
+    if (p->have_data && p->on_event) p->on_event(p->data, p->data_len, p->user);
+    p->have_data = 0;
+    p->data_len = 0;
+    return DUET_OK;
+  }
+  if (n < 5 || memcmp(l, "data:", 5) != 0) return DUET_OK;
+  size_t skip = (n > 5 && l[5] == ' ') ? 6 : 5;
+  if (p->have_data && append(&p->data, &p->data_len, &p->data_cap, "\n", 1)) return DUET_ENOMEM;
+  p->have_data = 1;
+  return append(&p->data, &p->data_len, &p->data_cap, l + skip, n - skip);
 }
 
 int duet_sse_feed(duet_sse_parser *p, const char *chunk, size_t len) {
-  if (p->len + len + 1 > p->cap) {
-    size_t cap = (p->len + len + 1) * 2;
-    char *nb = realloc(p->buf, cap);
-    if (!nb) return DUET_ENOMEM;
-    p->buf = nb;
-    p->cap = cap;
+  for (size_t i = 0; i < len; i++) {
+    char c = chunk[i];
+    if (c == '\n' && p->after_cr) { p->after_cr = 0; continue; } /* the \n of a \r\n */
+    p->after_cr = c == '\r';
+    if (c == '\r' || c == '\n') {
+      if (end_line(p)) return DUET_ENOMEM;
+      continue;
+    }
+    size_t run = 1; /* copy a run of ordinary bytes at once */
+    while (i + run < len && chunk[i + run] != '\r' && chunk[i + run] != '\n') run++;
+    if (append(&p->line, &p->line_len, &p->line_cap, chunk + i, run)) return DUET_ENOMEM;
+    i += run - 1;
   }
-  memcpy(p->buf + p->len, chunk, len);
-  p->len += len;
-  /* Events end at "\n\n" (or "\r\n\r\n"). */
-  size_t start = 0;
-  for (size_t i = start; i + 1 < p->len; i++) {
-    size_t end = 0;
-    if (p->buf[i] == '\n' && p->buf[i + 1] == '\n') end = i + 2;
-    else if (i + 3 < p->len && memcmp(p->buf + i, "\r\n\r\n", 4) == 0) end = i + 4;
-    if (!end) continue;
-    dispatch(p, p->buf + start, i - start + 1);
-    start = end;
-    i = end - 1;
-  }
-  memmove(p->buf, p->buf + start, p->len - start);
-  p->len -= start;
   return DUET_OK;
 }
