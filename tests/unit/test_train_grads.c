@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/dtype.h"
 #include "engine/error.h"
@@ -127,7 +128,58 @@ static void check_variant(const char *name) {
   duet_llama_train_free(m);
 }
 
+/* ids "a,b,c" from a (B, T) json array */
+static void ids_arg(json_t *a, char *out, size_t cap) {
+  int ids[64], n = read_ids(a, ids, 64);
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < n && len < cap; i++) len += snprintf(out + len, cap - len, "%s%d", i ? "," : "", ids[i]);
+}
+
+/* `duet-train grads` writes the same loss and gradients (HF names). */
+static void check_grads_command(void) {
+  const char *bin = getenv("DUET_BIN");
+  if (!bin) {
+    printf("DUET_BIN unset: duet-train grads not checked\n");
+    return;
+  }
+  json_t *batch = json_load_file("fixtures/train/llama/batch.json", 0, NULL);
+  char tok[512], tgt[512], cmd[2048], out[] = "/tmp/duet-test-grads-XXXXXX";
+  int fd = mkstemp(out);
+  CHECK(batch && fd >= 0, "fixture batch and temp file");
+  if (!batch || fd < 0) return;
+  close(fd);
+  ids_arg(json_object_get(batch, "tokens"), tok, sizeof tok);
+  ids_arg(json_object_get(batch, "targets"), tgt, sizeof tgt);
+  snprintf(cmd, sizeof cmd, "%s/duet-train grads --model fixtures/train/llama --tokens %s --targets %s --batch %d "
+           "--out %s > /dev/null", bin, tok, tgt, (int)json_array_size(json_object_get(batch, "tokens")), out);
+  CHECK(system(cmd) == 0, "%s", cmd);
+  duet_st_file *got = NULL, *exp = NULL;
+  CHECK(duet_safetensors_open(out, &got) == 0 && duet_safetensors_open("fixtures/train/llama/expected.safetensors", &exp) == 0,
+        "open gradient files: %s", duet_last_error());
+  for (int i = 0; got && exp && i < duet_safetensors_count(exp); i++) {
+    const duet_st_tensor *e = duet_safetensors_tensor(exp, i), *g = duet_safetensors_find(got, e->name);
+    double worst = 0, maxabs = 1e-30;
+    for (size_t j = 0; g && g->nbytes == e->nbytes && j < e->nbytes / 4; j++) {
+      float a, b;
+      memcpy(&a, (const char *)e->data + 4 * j, 4), memcpy(&b, (const char *)g->data + 4 * j, 4);
+      maxabs = fmax(maxabs, fabs(a)), worst = fmax(worst, fabs(a - b));
+    }
+    CHECK(g && g->nbytes == e->nbytes && worst / maxabs < 1e-4, "duet-train grads: %s differs (%.3g)", e->name,
+          worst / maxabs);
+  }
+  CHECK(got && exp && duet_safetensors_count(got) == duet_safetensors_count(exp), "same tensors as the fixture");
+  duet_safetensors_close(got);
+  duet_safetensors_close(exp);
+  unlink(out);
+  json_decref(batch);
+  snprintf(cmd, sizeof cmd, "%s/duet-train grads --model fixtures/train/llama --tokens 1,2 --targets 1,2,3 --out %s "
+           "2>/dev/null", bin, out);
+  CHECK(system(cmd) != 0 && access(out, F_OK) != 0, "mismatched tokens/targets refused, nothing written");
+}
+
 int main(void) {
   for (size_t i = 0; i < sizeof VARIANTS / sizeof *VARIANTS; i++) check_variant(VARIANTS[i]);
+  check_grads_command();
   return TRAIN_TEST_SUMMARY();
 }
