@@ -1,0 +1,138 @@
+#include "server/frontend/params.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(duet_param_error *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(duet_param_error *e, const char *param, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  e->param = param;
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* A number in [lo, hi]; absent or null keeps *out. */
+static int num(const json_t *b, const char *key, double lo, double hi, float *out, duet_param_error *e) {
+  json_t *v = json_object_get(b, key);
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_number(v)) return fail(e, key, "'%s' must be a number", key);
+  double d = json_number_value(v);
+  if (!isfinite(d) || d < lo || d > hi) return fail(e, key, "'%s' must be in [%g, %g], got %g", key, lo, hi, d);
+  *out = (float)d;
+  return 0;
+}
+
+static int integer(const json_t *b, const char *key, long long lo, long long hi, long long *out, duet_param_error *e) {
+  json_t *v = json_object_get(b, key);
+  if (!v || json_is_null(v)) return 0;
+  if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+    double d = json_real_value(v);
+    if (d < (double)lo || d > (double)hi) return fail(e, key, "'%s' must be in [%lld, %lld]", key, lo, hi);
+    *out = (long long)d;
+    return 0;
+  }
+  if (!json_is_integer(v)) return fail(e, key, "'%s' must be an integer", key);
+  long long x = json_integer_value(v);
+  if (x < lo || x > hi) return fail(e, key, "'%s' must be in [%lld, %lld], got %lld", key, lo, hi, x);
+  *out = x;
+  return 0;
+}
+
+static int boolean(const json_t *b, const char *key, int *out, duet_param_error *e) {
+  json_t *v = json_object_get(b, key);
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_boolean(v)) return fail(e, key, "'%s' must be true or false", key);
+  *out = json_is_true(v);
+  return 0;
+}
+
+static int stops(const json_t *b, duet_params *p, duet_param_error *e) {
+  json_t *v = json_object_get(b, "stop");
+  if (!v || json_is_null(v)) return 0;
+  if (json_is_string(v)) {
+    if (!json_string_length(v)) return fail(e, "stop", "'stop' strings must not be empty");
+    p->stop[p->n_stop++] = json_string_value(v);
+  } else if (json_is_array(v)) {
+    if (json_array_size(v) > DUET_MAX_STOP) return fail(e, "stop", "'stop' takes at most %d strings", DUET_MAX_STOP);
+    size_t i;
+    json_t *s;
+    json_array_foreach(v, i, s) {
+      if (!json_is_string(s) || !json_string_length(s))
+        return fail(e, "stop", "'stop' must be a string or a list of non-empty strings");
+      p->stop[p->n_stop++] = json_string_value(s);
+    }
+  } else {
+    return fail(e, "stop", "'stop' must be a string or a list of strings");
+  }
+  for (int i = 0; i < p->n_stop; i++) {
+    size_t n = strlen(p->stop[i]);
+    if (n > 1024) return fail(e, "stop", "'stop' strings are limited to 1024 bytes");
+    if (n > p->stop_max_len) p->stop_max_len = n;
+  }
+  return 0;
+}
+
+static int logprobs(const json_t *b, int chat, duet_params *p, duet_param_error *e) {
+  long long top = -1;
+  if (!chat) {
+    if (integer(b, "logprobs", 0, DUET_MAX_LOGPROBS, &top, e)) return -1;
+    p->logprobs = (int)top;
+    return boolean(b, "echo", &p->echo, e);
+  }
+  int want = 0;
+  if (boolean(b, "logprobs", &want, e)) return -1;
+  if (integer(b, "top_logprobs", 0, DUET_MAX_LOGPROBS, &top, e)) return -1;
+  if (top >= 0 && !want) return fail(e, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  p->logprobs = want ? (top < 0 ? 0 : (int)top) : -1;
+  if (json_object_get(b, "echo")) return fail(e, "echo", "'echo' is not a chat completion parameter");
+  return 0;
+}
+
+static int stream(const json_t *b, duet_params *p, duet_param_error *e) {
+  if (boolean(b, "stream", &p->stream, e)) return -1;
+  json_t *so = json_object_get(b, "stream_options");
+  if (!so || json_is_null(so)) return 0;
+  if (!json_is_object(so)) return fail(e, "stream_options", "'stream_options' must be an object");
+  if (!p->stream) return fail(e, "stream_options", "'stream_options' is only allowed with 'stream': true");
+  json_t *u = json_object_get(so, "include_usage");
+  if (u && !json_is_boolean(u)) return fail(e, "stream_options", "'stream_options.include_usage' must be a boolean");
+  p->include_usage = u && json_is_true(u);
+  return 0;
+}
+
+int duet_params_parse(const json_t *b, int chat, int cap, int max_n, duet_params *p, duet_param_error *e) {
+  memset(p, 0, sizeof *p);
+  p->sp.temperature = 1;
+  p->sp.top_p = 1;
+  p->sp.repetition_penalty = 1;
+  long long x = 0;
+  duet_sampling_params *sp = &p->sp;
+  if (num(b, "temperature", 0, 2, &sp->temperature, e) || num(b, "top_p", 0, 1, &sp->top_p, e) ||
+      num(b, "min_p", 0, 1, &sp->min_p, e) || num(b, "presence_penalty", -2, 2, &sp->presence_penalty, e) ||
+      num(b, "frequency_penalty", -2, 2, &sp->frequency_penalty, e) ||
+      num(b, "repetition_penalty", 0.01, 10, &sp->repetition_penalty, e))
+    return -1;
+  if (json_object_get(b, "top_p") && sp->top_p <= 0) return fail(e, "top_p", "'top_p' must be in (0, 1]");
+  x = -1;
+  if (integer(b, "top_k", -1, 1 << 30, &x, e)) return -1;
+  sp->top_k = x < 0 ? 0 : (int)x;
+  x = 0;
+  if (integer(b, "seed", -(1LL << 62), 1LL << 62, &x, e)) return -1;
+  sp->seed = (uint64_t)x;
+  x = 0;
+  if (chat && integer(b, "max_completion_tokens", 1, cap, &x, e)) return -1;
+  if (integer(b, "max_tokens", 1, cap, &x, e)) return -1;
+  p->max_tokens = (int)x;
+  x = 1;
+  if (integer(b, "n", 1, max_n, &x, e)) return -1;
+  p->n = (int)x;
+  if (logprobs(b, chat, p, e) || stream(b, p, e) || stops(b, p, e) || boolean(b, "ignore_eos", &p->ignore_eos, e))
+    return -1;
+  /* logprobs 0 still wants the chosen token's log-probability */
+  sp->n_logprobs = p->logprobs < 0 ? 0 : p->logprobs ? p->logprobs : 1;
+  return 0;
+}

@@ -1,0 +1,149 @@
+#include "server/frontend/response.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tokenizer.h"
+
+static json_t *head(const duet_job *j, const char *object) {
+  return json_pack("{s:s,s:s,s:I,s:s}", "id", j->id, "object", object, "created", j->created, "model",
+                   j->s->model_name);
+}
+
+static json_t *text(const char *p, size_t n) { return json_stringn_nocheck(p, n); }
+
+json_t *duet_resp_chunk(const duet_job *j, const duet_choice *c, const char *t, size_t len, json_t *lp,
+                        const char *finish, int role) {
+  json_t *o = head(j, j->chat ? "chat.completion.chunk" : "text_completion");
+  json_t *ch = json_object();
+  json_object_set_new(ch, "index", json_integer(c->index));
+  if (j->chat) {
+    json_t *delta = json_object();
+    if (role) json_object_set_new(delta, "role", json_string("assistant"));
+    if (role || len) json_object_set_new(delta, "content", text(t, len));
+    json_object_set_new(ch, "delta", delta);
+  } else {
+    json_object_set_new(ch, "text", text(t, len));
+  }
+  json_object_set_new(ch, "logprobs", lp ? lp : json_null());
+  json_object_set_new(ch, "finish_reason", finish ? json_string(finish) : json_null());
+  json_object_set_new(o, "choices", json_pack("[o]", ch));
+  if (j->p.include_usage) json_object_set_new(o, "usage", json_null());
+  return o;
+}
+
+static json_t *usage(const duet_job *j) {
+  long long prompt = 0, gen = 0;
+  for (int i = 0; i < j->n_choices; i++) {
+    gen += j->ch[i].n_gen;
+    if (i % j->p.n == 0) prompt += j->ch[i].prompt_tokens; /* a prompt counts once for its n choices */
+  }
+  return json_pack("{s:I,s:I,s:I}", "prompt_tokens", prompt, "completion_tokens", gen, "total_tokens", prompt + gen);
+}
+
+json_t *duet_resp_usage_chunk(const duet_job *j) {
+  json_t *o = head(j, j->chat ? "chat.completion.chunk" : "text_completion");
+  json_object_set_new(o, "choices", json_array());
+  json_object_set_new(o, "usage", usage(j));
+  return o;
+}
+
+json_t *duet_resp_whole(const duet_job *j) {
+  json_t *o = head(j, j->chat ? "chat.completion" : "text_completion");
+  json_t *arr = json_array();
+  for (int i = 0; i < j->n_choices; i++) {
+    const duet_choice *c = &j->ch[i];
+    json_t *ch = json_pack("{s:i}", "index", c->index);
+    json_t *body = text(c->text ? c->text : "", c->len);
+    if (j->chat) {
+      json_object_set_new(ch, "message", json_pack("{s:s,s:o}", "role", "assistant", "content", body));
+    } else {
+      const char *echo = j->echo[c->prompt];
+      if (echo) {
+        size_t el = strlen(echo);
+        char *both = malloc(el + c->len + 1);
+        if (both) {
+          memcpy(both, echo, el);
+          memcpy(both + el, c->text ? c->text : "", c->len);
+          json_decref(body);
+          body = text(both, el + c->len);
+          free(both);
+        }
+      }
+      json_object_set_new(ch, "text", body);
+    }
+    json_object_set(ch, "logprobs", c->lp ? c->lp : json_null());
+    json_object_set_new(ch, "finish_reason", json_string(c->finish ? c->finish : "stop"));
+    json_array_append_new(arr, ch);
+  }
+  json_object_set_new(o, "choices", arr);
+  json_object_set_new(o, "usage", usage(j));
+  return o;
+}
+
+/* A token's text for logprobs: its own decoding (may be a lone piece of a
+ * multi-byte character, as OpenAI also reports them). */
+static json_t *tok_str(const duet_job *j, int id) {
+  char *t = NULL;
+  size_t n = 0;
+  if (duet_tokenizer_decode(j->s->tok, &id, 1, 0, &t, &n) < 0) return json_string("");
+  json_t *s = json_stringn(t, n);
+  if (!s) s = json_string("\xef\xbf\xbd"); /* not valid UTF-8 on its own */
+  free(t);
+  return s;
+}
+
+static json_t *bytes_of(json_t *s) {
+  json_t *a = json_array();
+  const unsigned char *p = (const unsigned char *)json_string_value(s);
+  for (size_t i = 0; i < json_string_length(s); i++) json_array_append_new(a, json_integer(p[i]));
+  return a;
+}
+
+static json_t *chat_entry(const duet_job *j, int id, float logprob) {
+  json_t *s = tok_str(j, id);
+  return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", bytes_of(s));
+}
+
+json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n, size_t off) {
+  int top = j->p.logprobs;
+  if (j->chat) {
+    json_t *content = json_array();
+    for (int i = 0; i < n; i++) {
+      json_t *e = chat_entry(j, ids[i], lp[i].logprob);
+      json_t *tops = json_array();
+      for (int k = 0; k < lp[i].n_top && k < top; k++)
+        json_array_append_new(tops, chat_entry(j, lp[i].top_ids[k], lp[i].top_logprobs[k]));
+      json_object_set_new(e, "top_logprobs", tops);
+      json_array_append_new(content, e);
+    }
+    return json_pack("{s:o}", "content", content);
+  }
+  json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+  for (int i = 0; i < n; i++) {
+    json_t *s = tok_str(j, ids[i]);
+    json_array_append_new(offs, json_integer((json_int_t)off));
+    off += json_string_length(s);
+    json_array_append_new(toks, s);
+    json_array_append_new(lps, json_real(lp[i].logprob));
+    json_t *t = json_object();
+    for (int k = 0; k < lp[i].n_top && k < top; k++) {
+      json_t *ks = tok_str(j, lp[i].top_ids[k]);
+      json_object_set_new(t, json_string_value(ks), json_real(lp[i].top_logprobs[k]));
+      json_decref(ks);
+    }
+    json_array_append_new(tops, t);
+  }
+  return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops, "text_offset",
+                   offs);
+}
+
+json_t *duet_resp_logprobs_join(json_t *acc, json_t *more) {
+  if (!acc) return more;
+  if (!more) return acc;
+  const char *key;
+  json_t *v;
+  json_object_foreach(more, key, v) json_array_extend(json_object_get(acc, key), v);
+  json_decref(more);
+  return acc;
+}

@@ -1,0 +1,83 @@
+#include "server/frontend/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/frontend/apikey.h"
+#include "server/frontend/chat.h"
+#include "server/frontend/completions.h"
+#include "server/frontend/listener.h"
+#include "server/frontend/request.h"
+
+static void health(duet_req *r) {
+  duet_server *s = r->conn->srv;
+  if (s->backend_ready && !s->draining) {
+    static const char ok[] = "{\"status\":\"ok\"}";
+    duet_req_respond(r, 200, "application/json", ok, sizeof ok - 1, 0);
+    return;
+  }
+  duet_req_busy(r, 503, "%s", s->draining ? "shutting down" : s->backend_why[0] ? s->backend_why : "workers not ready");
+}
+
+static void metrics(duet_req *r) {
+  duet_server *s = r->conn->srv;
+  s->metrics.backend_ready = s->backend_ready;
+  char *text = duet_metrics_render(&s->metrics, s->model_name);
+  if (!text) {
+    duet_req_error(r, 500, "server_error", NULL, "out of memory rendering metrics");
+    return;
+  }
+  duet_req_respond(r, 200, "text/plain; version=0.0.4", text, strlen(text), 0);
+  free(text);
+}
+
+static void models(duet_req *r) {
+  duet_server *s = r->conn->srv;
+  static long long started;
+  if (!started) started = (long long)time(NULL);
+  json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", s->model_name, "object", "model", "created", started,
+                        "owned_by", "duet", "max_model_len", s->ctx_len);
+  duet_req_json(r, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+}
+
+typedef struct {
+  const char *path;
+  const char *method;
+  void (*fn)(duet_req *r);
+  int needs_key;
+} route;
+
+static const route ROUTES[] = {
+    {"/health", "GET", health, 0},
+    {"/metrics", "GET", metrics, 0},
+    {"/v1/models", "GET", models, 1},
+    {"/v1/completions", "POST", duet_completions, 1},
+    {"/v1/chat/completions", "POST", duet_chat_completions, 1},
+};
+
+void duet_route(duet_req *r) {
+  duet_server *s = r->conn->srv;
+  const char *path = r->path ? r->path : "";
+  size_t plen = strcspn(path, "?");
+  const route *hit = NULL;
+  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
+    if (strlen(ROUTES[i].path) == plen && !memcmp(ROUTES[i].path, path, plen)) hit = &ROUTES[i];
+  if (!hit) {
+    duet_req_error(r, 404, "not_found_error", NULL, "no route for %.*s", (int)(plen > 200 ? 200 : plen), path);
+    return;
+  }
+  if (strcmp(r->method, hit->method)) {
+    duet_req_error(r, 405, "invalid_request_error", NULL, "%s takes %s, not %s", hit->path, hit->method, r->method);
+    return;
+  }
+  if (hit->needs_key && s->opts.api_key && !duet_apikey_ok(s->opts.api_key, r->auth)) {
+    duet_req_error(r, 401, "authentication_error", NULL, "missing or wrong API key (Authorization: Bearer ...)");
+    return;
+  }
+  if (s->draining && hit->needs_key) {
+    duet_req_busy(r, 503, "shutting down");
+    return;
+  }
+  hit->fn(r);
+}
