@@ -33,7 +33,7 @@ struct duet_workspace {
   duet_kv_seq **one; /* (1) the prefill sequence as a batch of one */
   float *kctx, *vctx; /* (ctx_cap, nkv*hd) a sequence's gathered K/V */
   int ctx_cap;
-  float *scores;     /* (threads, scores_cap) decode attention scores */
+  float *scores;     /* (threads, nh, scores_cap) decode attention scores */
   int scores_cap, threads;
 };
 
@@ -244,7 +244,7 @@ int duet_decode(const duet_model *m, duet_kv_pool *pool, duet_kv_seq **seqs, con
     ws->pos[i] = seqs[i]->n_tokens;
     if (seqs[i]->n_tokens + 1 > max_len) max_len = seqs[i]->n_tokens + 1;
   }
-  if ((rc = grow(&ws->scores, &ws->scores_cap, max_len, (size_t)ws->threads, "attention scores")) < 0) return rc;
+  if ((rc = grow(&ws->scores, &ws->scores_cap, max_len, (size_t)ws->threads * ws->nh, "attention scores")) < 0) return rc;
   for (int i = 0; i < n_seqs; i++) seqs[i]->n_tokens++;
   kv_target t = {pool, seqs, n_seqs, 0, 0};
   rc = run(m, ws, &t, tokens, n_seqs, logits, 0, hooks);

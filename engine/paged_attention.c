@@ -48,49 +48,57 @@ static inline float dot(const float *a, const float *b, int n) {
   return s;
 }
 
-// One query head over one sequence's keys: q (hd) -> out (hd).
-static void attend_one(float *out, const float *q, duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int kvh,
-                       int nkv, int hd, float *scores) {
+/* Query heads of kv heads [g0, g1) of one sequence over its keys:
+ * q (nh, hd) -> out (nh, hd) for those heads. The K and V passes walk each
+ * block's rows in order, reading the run of the head range in every row,
+ * so memory is streamed rather than strided per head.
+ * scores: (group * (g1-g0), T) scratch. */
+static void attend_heads(float *out, const float *q, duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int g0,
+                         int g1, int group, int nkv, int hd, float *scores) {
   size_t row = (size_t)nkv * (size_t)hd;
-  int bs = duet_kv_block_size(pool), T = seq->n_tokens;
-  float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+  int bs = duet_kv_block_size(pool), T = seq->n_tokens, h0 = g0 * group, nq = (g1 - g0) * group;
+  float scale = 1.0f / sqrtf((float)hd);
   for (int p0 = 0; p0 < T; p0 += bs) {
-    const float *kb = kv_row(pool, seq, layer, p0, 0, row) + (size_t)kvh * hd;
+    const float *kb = kv_row(pool, seq, layer, p0, 0, row);
     int cnt = T - p0 < bs ? T - p0 : bs;
-    for (int t = 0; t < cnt; t++) {
-      float s = dot(q, kb + (size_t)t * row, hd) * scale;
-      scores[p0 + t] = s;
-      if (s > mx) mx = s;
-    }
+    for (int t = 0; t < cnt; t++)
+      for (int j = 0; j < nq; j++) // query head h0+j reads kv head (h0+j)/group
+        scores[(size_t)j * T + p0 + t] = dot(q + (size_t)(h0 + j) * hd, kb + t * row + (size_t)((h0 + j) / group) * hd, hd) * scale;
   }
-  float sum = 0.f;
-  for (int t = 0; t < T; t++) {
-    scores[t] = expf(scores[t] - mx);
-    sum += scores[t];
+  for (int j = 0; j < nq; j++) { // softmax of each head's row, max subtracted
+    float *sc = scores + (size_t)j * T, mx = -INFINITY, sum = 0.f;
+    for (int t = 0; t < T; t++) mx = sc[t] > mx ? sc[t] : mx;
+    for (int t = 0; t < T; t++) sum += sc[t] = expf(sc[t] - mx);
+    float inv = 1.0f / sum;
+    for (int t = 0; t < T; t++) sc[t] *= inv;
+    memset(out + (size_t)(h0 + j) * hd, 0, (size_t)hd * sizeof(float));
   }
-  float inv = 1.0f / sum;
-  for (int d = 0; d < hd; d++) out[d] = 0.f;
   for (int p0 = 0; p0 < T; p0 += bs) {
-    const float *vb = kv_row(pool, seq, layer, p0, 1, row) + (size_t)kvh * hd;
+    const float *vb = kv_row(pool, seq, layer, p0, 1, row);
     int cnt = T - p0 < bs ? T - p0 : bs;
-    for (int t = 0; t < cnt; t++) {
-      const float *vt = vb + (size_t)t * row;
-      float w = scores[p0 + t] * inv;
-      for (int d = 0; d < hd; d++) out[d] += w * vt[d];
-    }
+    for (int t = 0; t < cnt; t++)
+      for (int j = 0; j < nq; j++) {
+        const float *vt = vb + t * row + (size_t)((h0 + j) / group) * hd;
+        float w = scores[(size_t)j * T + p0 + t], *o = out + (size_t)(h0 + j) * hd;
+        for (int d = 0; d < hd; d++) o[d] += w * vt[d];
+      }
   }
 }
 
 void duet_paged_attention_decode(float *out, const float *q, duet_kv_pool *pool, duet_kv_seq *const *seqs, int S,
                                  int layer, int nh, int nkv, int hd, float *scratch, int max_len) {
-  int group = nh / nkv;
+  int group = nh / nkv, threads = omp_get_max_threads();
   long work = 0;
   for (int i = 0; i < S; i++) work += (long)seqs[i]->n_tokens * nh * hd;
+  // few sequences: split each one's kv heads so every thread has work
+  int parts = S >= threads ? 1 : (threads + S - 1) / S;
+  if (parts > nkv) parts = nkv;
 #pragma omp parallel for schedule(dynamic, 1) if (work >= MIN_PARALLEL_WORK)
-  for (int ih = 0; ih < S * nh; ih++) {
-    int i = ih / nh, h = ih % nh;
-    float *scores = scratch + (size_t)omp_get_thread_num() * (size_t)max_len;
-    size_t off = ((size_t)i * nh + h) * hd;
-    attend_one(out + off, q + off, pool, seqs[i], layer, h / group, nkv, hd, scores);
+  for (int ip = 0; ip < S * parts; ip++) {
+    int i = ip / parts, part = ip % parts;
+    int g0 = nkv * part / parts, g1 = nkv * (part + 1) / parts;
+    float *scores = scratch + (size_t)omp_get_thread_num() * (size_t)nh * (size_t)max_len;
+    size_t off = (size_t)i * nh * hd;
+    attend_heads(out + off, q + off, pool, seqs[i], layer, g0, g1, group, nkv, hd, scores);
   }
 }

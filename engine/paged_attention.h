@@ -11,8 +11,9 @@
  * duet_paged_attention_decode: one query per sequence, each at position
  *   seqs[i]->n_tokens - 1 after its own KV was written, attending over
  *   positions 0 .. n_tokens-1 of its blocks:
- *   q (S, nh, hd) -> out (S, nh, hd). Parallel over (sequence, head).
- *   scratch: omp_get_max_threads() * max_len floats, max_len >= every
+ *   q (S, nh, hd) -> out (S, nh, hd). Parallel over sequences (and over
+ *   kv-head ranges when there are fewer sequences than threads).
+ *   scratch: omp_get_max_threads() * nh * max_len floats, max_len >= every
  *   sequence's n_tokens. */
 
 #include "engine/kv_cache.h"

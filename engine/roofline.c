@@ -96,7 +96,7 @@ static int run_decode_attention(roof *r) {
   threads = omp_get_max_threads();
 #endif
   float *q = malloc(sizeof(float) * 32 * NH * HD), *out = malloc(sizeof(float) * 32 * NH * HD);
-  float *scratch = malloc(sizeof(float) * (size_t)threads * MAX_T);
+  float *scratch = malloc(sizeof(float) * (size_t)threads * NH * MAX_T);
   duet_kv_seq seqs[32], *sp[32];
   if (!q || !out || !scratch) rc = duet_error(DUET_ENOMEM, "roofline attention buffers");
   else fill(q, 32 * NH * HD);

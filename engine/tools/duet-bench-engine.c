@@ -3,7 +3,7 @@
  * this machine's limit measured in the same run (sgemm peak, memory read
  * bandwidth); optionally a measured roofline of the MLP and attention.
  *
- *   duet-bench-engine [--shapes 15M,110M] [--json FILE] [--roofline FILE.svg] [--quick]
+ *   duet-bench-engine [--shapes 15M,110M|none] [--json FILE] [--roofline FILE.svg] [--quick]
  *
  * prefill FLOPs = 2 x non-embedding params x tokens + causal attention
  *                 (4 x layers x heads x head_dim x T(T+1)/2) + the last
@@ -144,7 +144,7 @@ static int bench_model(const char *name, duet_dtype dt, const duet_machine_peak 
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: duet-bench-engine [--shapes 15M,110M] [--json FILE] [--roofline FILE.svg] [--quick]\n"
+  fprintf(f, "usage: duet-bench-engine [--shapes 15M,110M|none] [--json FILE] [--roofline FILE.svg] [--quick]\n"
              "  Prefill tokens/s at 128 and 512 prompt tokens and decode tokens/s at batch 1, 8, 32\n"
              "  (context %d), F32 and BF16 weights, as shares of this machine's sgemm peak and\n"
              "  memory read bandwidth measured in the same run. --roofline plots the MLP and the\n"
@@ -169,6 +169,7 @@ int main(int argc, char **argv) {
   json_t *rows = json_array();
   int rc = DUET_OK;
   for (char *save = NULL, *s = strtok_r(shapes, ",", &save); s && rc == DUET_OK; s = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(s, "none")) continue;
     rc = bench_model(s, DUET_F32, &mp, rows);
     if (rc == DUET_OK) rc = bench_model(s, DUET_BF16, &mp, rows);
   }
