@@ -1,6 +1,9 @@
 #include "engine/ops/rmsnorm.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "engine/ops/simd.h"
 
@@ -60,11 +63,20 @@ void duet_rmsnorm_backward(float *dx, float *dw, const float *dout, const float 
     for (int i = 0; i < C; i++) d[i] += r * w[i] * dy[i] - c * xr[i];
   }
   if (!dw) return;
-  /* dw is shared by all rows: parallelise over columns instead. */
-#pragma omp parallel for schedule(static) if ((long)N * C > DUET_OMP_MIN_WORK)
-  for (int i = 0; i < C; i++) {
-    float s = 0;
-    for (int n = 0; n < N; n++) s += dout[(long)n * C + i] * x[(long)n * C + i] * rstd[n];
-    dw[i] += s;
+  /* dw is shared by all rows: each thread owns a range of columns and walks
+   * every row over it (contiguous, vectorised), so no reduction is needed. */
+#pragma omp parallel if ((long)N * C > DUET_OMP_MIN_WORK)
+  {
+    int c0 = 0, c1 = C;
+#ifdef _OPENMP
+    int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    c0 = (int)((long)C * id / nt), c1 = (int)((long)C * (id + 1) / nt);
+#endif
+    for (int n = 0; n < N; n++) {
+      const float *xr = x + (long)n * C, *dy = dout + (long)n * C;
+      float r = rstd[n];
+#pragma omp simd
+      for (int i = c0; i < c1; i++) dw[i] += dy[i] * xr[i] * r;
+    }
   }
 }
