@@ -11,6 +11,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/json_file.h"
 #include "engine/model.h"
 
 static const struct {
@@ -220,15 +221,10 @@ static int parse_all(reader *r, duet_config *c) {
 
 int duet_config_load(const char *path, duet_config *out) {
   memset(out, 0, sizeof *out);
-  json_error_t jerr;
-  reader r = {path, json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)};
-  if (!r.root) {
-    FILE *f = fopen(path, "r");
-    if (!f) return duet_error(DUET_ENOENT, "%s: cannot open", path);
-    fclose(f);
-    return duet_error(DUET_EFORMAT, "%s: not valid JSON (line %d column %d: %s)", path, jerr.line, jerr.column, jerr.text);
-  }
-  int rc = json_is_object(r.root) ? parse_all(&r, out) : duet_error(DUET_EFORMAT, "%s: not a JSON object", path);
+  reader r = {path, NULL};
+  int rc = duet_json_load_file(path, 1 << 20, &r.root); /* real configs are a few KB */
+  if (rc < 0) return rc;
+  rc = json_is_object(r.root) ? parse_all(&r, out) : duet_error(DUET_EFORMAT, "%s: not a JSON object", path);
   json_decref(r.root);
   if (rc == DUET_OK) {
     rc = duet_config_validate(out);

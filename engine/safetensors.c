@@ -13,6 +13,7 @@
 #include "engine/atomic_file.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "engine/json_file.h"
 
 /* The Rust reference implementation refuses headers over 100 MB; so do we,
  * before asking jansson to parse them. */
@@ -287,11 +288,8 @@ static int set_add_file(duet_st_set *s, const char *dir, const char *name) {
 }
 
 static int set_open_index(duet_st_set *s, const char *dir, const char *index_path) {
-  json_error_t jerr;
-  s->index = json_load_file(index_path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!s->index)
-    return duet_error(DUET_EFORMAT, "%s: not valid JSON (line %d column %d: %s)", index_path, jerr.line, jerr.column,
-                      jerr.text);
+  int rc = duet_json_load_file(index_path, 256u << 20, &s->index); /* a weight map: 100k+ tensors at most */
+  if (rc < 0) return rc;
   s->weight_map = json_object_get(s->index, "weight_map");
   if (!json_is_object(s->weight_map)) return duet_error(DUET_EFORMAT, "%s: \"weight_map\" missing or not an object", index_path);
   const char *name;

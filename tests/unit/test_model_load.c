@@ -4,6 +4,7 @@
 // checked element by element against what it must be.
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "engine/dtype.h"
 #include "engine/model.h"
@@ -95,6 +96,12 @@ static void test_config_refusals(void) {
   CHECK_ERR(load_json(LLAMA, &c), DUET_EFORMAT, "not valid JSON");
   CHECK_ERR(load_json("[]", &c), DUET_EFORMAT, "not a JSON object");
   CHECK_ERR(duet_config_load("/nonexistent/config.json", &c), DUET_ENOENT, "/nonexistent/config.json");
+  char p[600];
+  path_in(p, sizeof p, dir, "fifo.json");
+  CHECK(mkfifo(p, 0600) == 0, "mkfifo");
+  CHECK_ERR(duet_config_load(p, &c), DUET_EIO, "fifo.json", "not a regular file"); /* and does not block */
+  unlink(p);
+  CHECK_ERR(duet_config_load(dir, &c), DUET_EIO, "not a regular file");
 }
 
 static void test_config_write(void) {

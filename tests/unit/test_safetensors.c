@@ -394,6 +394,10 @@ static void test_hostile_index(void) {
   CHECK_ERR(open_index("{\"weight_map\": [1]}"), DUET_EFORMAT, "weight_map");
   CHECK_ERR(open_index("{\"metadata\": {}}"), DUET_EFORMAT, "weight_map");
   CHECK_ERR(open_index("{\"weight_map\": {"), DUET_EFORMAT, "not valid JSON");
+  unlink(path_in(p, sizeof p, dir, "model.safetensors.index.json"));
+  CHECK(mkdir(p, 0700) == 0, "mkdir");
+  CHECK_ERR(duet_safetensors_open_dir(dir, &s), DUET_EIO, "index.json", "not a regular file");
+  rmdir(p);
   /* a shard that is itself broken is reported by its own name */
   write_bytes(path_in(p, sizeof p, dir, "part-3.safetensors"), "\x02\0\0\0\0\0\0\0{}", 9);
   CHECK_ERR(open_index("{\"weight_map\": {\"w\": \"part-3.safetensors\"}}"), DUET_EFORMAT, "part-3.safetensors");
