@@ -179,7 +179,7 @@ static int parse_header(duet_st_file *f, const unsigned char *hdr, size_t hlen) 
 }
 
 static int map_file(duet_st_file *f) {
-  int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+  int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
   if (fd < 0) return duet_error(errno == ENOENT ? DUET_ENOENT : DUET_EIO, "%s: %s", f->path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

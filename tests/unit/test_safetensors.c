@@ -266,6 +266,10 @@ static void test_hostile_lengths(void) {
   CHECK_ERR(duet_safetensors_open(tmp_path, &f), DUET_EFORMAT, "100 MB");
   CHECK_ERR(duet_safetensors_open("/nonexistent/x.safetensors", &f), DUET_ENOENT, "/nonexistent/x.safetensors");
   CHECK_ERR(duet_safetensors_open(dir, &f), DUET_EIO, "not a regular file");
+  path_in(tmp_path, sizeof tmp_path, dir, "fifo.safetensors");
+  CHECK(mkfifo(tmp_path, 0600) == 0, "mkfifo");
+  CHECK_ERR(duet_safetensors_open(tmp_path, &f), DUET_EIO, "not a regular file"); /* without blocking */
+  unlink(tmp_path);
   CHECK(f == NULL, "no file handed out");
 }
 
