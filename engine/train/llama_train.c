@@ -294,17 +294,22 @@ int duet_llama_train_grad(duet_llama_train *m, duet_tape *t, const int *tokens, 
   return duet_tape_backward(t, l, dloss);
 }
 
+void duet_llama_train_adamw_range(const duet_llama_train *m, float *p, const float *g, float *mom, float *vel, long lo,
+                                  long hi, long t, float lr, const duet_adamw_hparams *hp) {
+  for (int i = 0; i < m->n_info; i++) {
+    const duet_train_param *q = &m->info[i];
+    long a = q->offset > lo ? q->offset : lo, b = q->offset + q->t->n < hi ? q->offset + q->t->n : hi;
+    if (a >= b) continue;
+    duet_adamw_update(p + (a - lo), g + (a - lo), mom + (a - lo), vel + (a - lo), b - a, t, lr,
+                      q->decay ? hp->weight_decay : 0.0f, hp);
+  }
+}
+
 float duet_llama_train_adamw_step(duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step,
                                   float grad_clip) {
   double norm = sqrt(duet_grad_sumsq(m->grads, m->n_params));
   duet_scale(m->grads, m->n_params, duet_clip_scale(norm, grad_clip));
-  float lr = duet_lr_at(hp, step);
   o->step++;
-  for (int i = 0; i < m->n_info; i++) {
-    const duet_train_param *p = &m->info[i];
-    long off = p->offset;
-    duet_adamw_update(m->params + off, m->grads + off, o->m + off, o->v + off, p->t->n, o->step, lr,
-                      p->decay ? hp->weight_decay : 0.0f, hp);
-  }
+  duet_llama_train_adamw_range(m, m->params, m->grads, o->m, o->v, 0, m->n_params, o->step, duet_lr_at(hp, step), hp);
   return (float)norm;
 }

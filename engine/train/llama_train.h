@@ -91,4 +91,12 @@ int duet_llama_train_grad(duet_llama_train *m, duet_tape *t, const int *tokens, 
 float duet_llama_train_adamw_step(duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step,
                                   float grad_clip);
 
+/* The AdamW update of the flat range [lo, hi) of the parameters only (a
+ * fully-sharded rank's shard; [0, n_params) is the whole model), each
+ * element decayed or not by the tensor it belongs to. p, g, mom, vel point
+ * at element lo of their buffers (a shard may live in buffers of its own).
+ * t: 1-based step for bias correction. */
+void duet_llama_train_adamw_range(const duet_llama_train *m, float *p, const float *g, float *mom, float *vel, long lo,
+                                  long hi, long t, float lr, const duet_adamw_hparams *hp);
+
 #endif
