@@ -130,6 +130,13 @@ static void test_sinusoidal(void) {
   CHECK(fabsf(a[2 * C + 4] - (x[2 * C + 4] + (float)sin(37 * f2))) < 1e-6f &&
             fabsf(a[2 * C + 5] - (x[2 * C + 5] + (float)cos(37 * f2))) < 1e-6f,
         "interleaved layout PE(p,2i)=sin, PE(p,2i+1)=cos");
+  /* a batch of sequences repeating positions (the table path), odd C */
+  int NB = 8, CB = 11, pb[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+  float *xb = rand_buf(NB * CB, 1), *rb = malloc(NB * CB * 4), *fb = malloc(NB * CB * 4);
+  duet_sinusoidal_forward_ref(rb, xb, pb, NB, CB, 10000);
+  duet_sinusoidal_forward(fb, xb, pb, NB, CB, 10000);
+  CHECK(rel_err(fb, rb, NB * CB, 1) == 0 && fb[CB - 1] == xb[CB - 1], "sinusoidal table path == ref, odd C");
+  free(xb), free(rb), free(fb);
   float *dx = const_buf(N * C, 0.5f);
   duet_sinusoidal_backward(dx, x, N, C);
   CHECK(dx[7] == 0.5f + x[7], "backward passes the gradient through");
