@@ -39,22 +39,8 @@ int duet_crossentropy_forward_ref(float *loss, float *row_loss, float *lse, cons
 
 /* log(sum(exp(x))) of one row with the vector exp (max subtracted first). */
 static float row_lse(const float *x, int V) {
-  int j = 0;
-  float m = -INFINITY, s = 0;
-#if DUET_HAVE_AVX2
-  __m256 vm = _mm256_set1_ps(-INFINITY);
-  for (; j + 8 <= V; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + j));
-  m = duet_hmax8(vm);
-#endif
-  for (; j < V; j++) m = x[j] > m ? x[j] : m;
-  j = 0;
-#if DUET_HAVE_AVX2
-  __m256 vs = _mm256_setzero_ps(), vmax = _mm256_set1_ps(m);
-  for (; j + 8 <= V; j += 8) vs = _mm256_add_ps(vs, duet_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), vmax)));
-  s = duet_hsum8(vs);
-#endif
-  for (; j < V; j++) s += expf(x[j] - m);
-  return m + logf(s);
+  float m = duet_row_max(x, V);
+  return m + logf(duet_row_exp_sum(NULL, x, V, m));
 }
 
 int duet_crossentropy_forward(float *loss, float *row_loss, float *lse, const float *logits, const int *targets,

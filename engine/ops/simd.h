@@ -5,6 +5,8 @@
  * Every user keeps a scalar tail, and a build without AVX2 compiles the
  * scalar loops only (DUET_HAVE_AVX2 is 0). */
 
+#include <math.h>
+
 #if defined(__AVX2__) && defined(__FMA__)
 #define DUET_HAVE_AVX2 1
 #include <immintrin.h>
@@ -44,6 +46,41 @@ static inline float duet_hmax8(__m256 v) {
 #else
 #define DUET_HAVE_AVX2 0
 #endif
+
+/* max of x[0..n) (-inf when empty). */
+static inline float duet_row_max(const float *x, int n) {
+  int i = 0;
+  float m = -INFINITY;
+#if DUET_HAVE_AVX2
+  __m256 vm = _mm256_set1_ps(-INFINITY);
+  for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+  m = duet_hmax8(vm);
+#endif
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+/* sum of exp(x[i] - m) over [0, n), also storing each term in out[i] when
+ * out is not NULL (out may equal x). */
+static inline float duet_row_exp_sum(float *out, const float *x, int n, float m) {
+  int i = 0;
+  float s = 0;
+#if DUET_HAVE_AVX2
+  __m256 vs = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = duet_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    if (out) _mm256_storeu_ps(out + i, e);
+    vs = _mm256_add_ps(vs, e);
+  }
+  s = duet_hsum8(vs);
+#endif
+  for (; i < n; i++) {
+    float e = expf(x[i] - m);
+    if (out) out[i] = e;
+    s += e;
+  }
+  return s;
+}
 
 /* Below this many elements an OpenMP team costs more than it saves. */
 #define DUET_OMP_MIN_WORK 32768

@@ -22,35 +22,15 @@ void duet_softmax_forward_ref(float *out, const float *x, int N, int C) {
 
 /* One row in place-safe order: max, exp into out with running sum, scale. */
 static void softmax_row(float *o, const float *xr, int C) {
-  int i = 0;
-  float m = -INFINITY, s = 0;
-#if DUET_HAVE_AVX2
-  __m256 vm = _mm256_set1_ps(-INFINITY);
-  for (; i + 8 <= C; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(xr + i));
-  m = duet_hmax8(vm);
-#endif
-  for (; i < C; i++) m = xr[i] > m ? xr[i] : m;
+  float m = duet_row_max(xr, C);
   if (m == -INFINITY) {
-    for (i = 0; i < C; i++) o[i] = 0;
+    for (int i = 0; i < C; i++) o[i] = 0;
     return;
   }
-  i = 0;
-#if DUET_HAVE_AVX2
-  __m256 vs = _mm256_setzero_ps(), vmax = _mm256_set1_ps(m);
-  for (; i + 8 <= C; i += 8) {
-    __m256 e = duet_exp8(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vmax));
-    _mm256_storeu_ps(o + i, e);
-    vs = _mm256_add_ps(vs, e);
-  }
-  s = duet_hsum8(vs);
-#endif
-  for (; i < C; i++) {
-    o[i] = expf(xr[i] - m);
-    s += o[i];
-  }
+  float s = duet_row_exp_sum(o, xr, C, m);
   float inv = 1.0f / s;
 #pragma omp simd
-  for (i = 0; i < C; i++) o[i] *= inv;
+  for (int i = 0; i < C; i++) o[i] *= inv;
 }
 
 /* Small inputs take a plain loop with no OpenMP call at all: attention
