@@ -7,14 +7,15 @@
  * in F32, BF16 or F16; b is float32 or NULL.
  *
  * Fast path (duet_linear_forward):
- *  - F32: cblas_sgemm; for N == 1 a matrix-vector product (whichever of
- *    cblas_sgemv / our AVX2 kernel measured faster), memory-bandwidth bound.
- *  - BF16/F16, N <= DUET_LINEAR_MATVEC_MAX_N (decode): an AVX2/FMA kernel
- *    that widens W to f32 on the fly while reading it once for all N rows
- *    of x, parallel over output rows with OpenMP (reads half the bytes of
- *    F32, so decode runs ~2x faster).
- *  - BF16/F16, larger N (prefill): panels of rows of W are widened into a
- *    float32 scratch buffer and fed to cblas_sgemm.
+ *  - N <= DUET_LINEAR_MATVEC_MAX_N (decode batches), any dtype: an AVX2/FMA
+ *    kernel that reads W once for all N rows of x (2 rows of W x 4 rows
+ *    of x in registers), widening BF16/F16 to f32 on the fly, parallel over
+ *    output rows with OpenMP: memory-bandwidth bound, so BF16/F16 run ~2x
+ *    the F32 speed. (Also used for F32 N = 1: on par with cblas_sgemv
+ *    single-threaded, and it keeps decode on one thread pool.)
+ *  - larger N (prefill, training): each OpenMP thread multiplies its own
+ *    slab of W's rows with single-threaded cblas_sgemm; BF16/F16 slabs are
+ *    widened panel by panel (1 MiB of f32 per thread) just before.
  * The reference (duet_linear_forward_ref) is the plain triple loop in
  * double precision accumulation.
  * out must not alias x. Returns DUET_OK, DUET_EINVAL (N < 0 or bad matrix),
