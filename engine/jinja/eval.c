@@ -52,9 +52,7 @@ static jinja_value *concat(jinja_arena *a, const jinja_value *l, const jinja_val
   jinja_buf b = {0};
   jv_write_str(&b, l);
   jv_write_str(&b, r);
-  jinja_value *v = b.oom ? NULL : jv_str(a, b.p ? b.p : "", b.n);
-  free(b.p);
-  return v ? v : jinja_fail(0, "out of memory");
+  return jv_from_buf(a, &b);
 }
 
 static jinja_value *repeat(jinja_arena *a, const jinja_value *s, long long times, int line) {

@@ -21,10 +21,11 @@ static jinja_value *capture(jinja_ctx *c, jinja_scope *s, jinja_node *const *bod
   c->out = &b;
   int rc = jinja_exec(c, s, body, n);
   c->out = saved;
-  jinja_value *v = rc < 0 || b.oom ? NULL : jv_str(c->a, b.p ? b.p : "", b.n);
-  free(b.p);
-  if (!v && rc >= 0) duet_error(DUET_ENOMEM, "chat template: out of memory");
-  return v;
+  if (rc < 0) {
+    free(b.p);
+    return NULL;
+  }
+  return jv_from_buf(c->a, &b);
 }
 
 /* Binds the loop targets: one name takes the item, several unpack it. */

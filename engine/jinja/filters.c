@@ -14,24 +14,13 @@ static const char *const FILTERS[] = {
     "rejectattr", "map", "capitalize", "title", "safe",   "abs",     "reverse", "select", "reject",
     "indent", "sort", "unique", NULL};
 
-int jinja_filter_exists(const char *name) {
-  for (int k = 0; FILTERS[k]; k++)
-    if (!strcmp(FILTERS[k], name)) return 1;
-  return 0;
-}
-
-static jinja_value *buf_value(jinja_arena *a, jinja_buf *b) {
-  jinja_value *v = b->oom ? NULL : jv_str(a, b->p ? b->p : "", b->n);
-  free(b->p);
-  if (!v) duet_error(DUET_ENOMEM, "chat template: out of memory");
-  return v;
-}
+int jinja_filter_exists(const char *name) { return jinja_name_in(FILTERS, name); }
 
 static jinja_value *to_string(jinja_arena *a, const jinja_value *v) {
   if (v->type == JV_STR) return (jinja_value *)v;
   jinja_buf b = {0};
   jv_write_str(&b, v);
-  return buf_value(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 /* Items of an iterable as a list: list itself, dict keys, string chars. */
@@ -82,7 +71,7 @@ static jinja_value *f_join(jinja_arena *a, jinja_value *v, const jinja_args *arg
     if (k && sep) jv_write_str(&b, sep);
     jv_write_str(&b, attr && attr->type == JV_STR ? get_path(l->items[k], attr) : l->items[k]);
   }
-  return buf_value(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 /* selectattr/rejectattr(attr[, test, args...]) and select/reject([test, args...]):
@@ -182,7 +171,7 @@ static jinja_value *f_indent(jinja_arena *a, jinja_value *v, const jinja_args *a
     i = end + 1;
   }
   free(pad.p);
-  return buf_value(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 static jinja_value *f_map(jinja_arena *a, jinja_value *v, const jinja_args *args) {
@@ -254,14 +243,14 @@ static jinja_value *f_reverse(jinja_arena *a, jinja_value *v, const jinja_args *
   if (v->type != JV_STR) return out;
   jinja_buf b = {0};
   for (int k = 0; k < out->n; k++) jv_write_str(&b, out->items[k]);
-  return buf_value(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 static jinja_value *f_tojson(jinja_arena *a, jinja_value *v, const jinja_args *args) {
   jinja_value *ind = jinja_arg(args, 0, "indent");
   jinja_buf b = {0};
   jv_write_json(&b, v, ind && ind->type == JV_INT ? (int)ind->i : -1, 0);
-  return buf_value(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 static jinja_value *f_default(jinja_arena *a, jinja_value *v, const jinja_args *args) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/jinja/value.h"
 
 typedef struct {
   jinja_arena *a;
@@ -90,18 +91,6 @@ static void skip_ws(lexer *L) {
   while (L->i < L->n && is_ws(L->s[L->i])) advance(L, 1);
 }
 
-static void put_utf8(char *buf, size_t *k, unsigned cp) {
-  if (cp < 0x80) buf[(*k)++] = (char)cp;
-  else if (cp < 0x800) {
-    buf[(*k)++] = (char)(0xC0 | (cp >> 6));
-    buf[(*k)++] = (char)(0x80 | (cp & 0x3F));
-  } else {
-    buf[(*k)++] = (char)(0xE0 | (cp >> 12));
-    buf[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    buf[(*k)++] = (char)(0x80 | (cp & 0x3F));
-  }
-}
-
 static int hexval(char c) {
   if (is_digit(c)) return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -116,13 +105,11 @@ static int lex_string(lexer *L) {
   size_t start = L->i, end = start;
   while (end < L->n && L->s[end] != q) end += (L->s[end] == '\\') ? 2 : 1;
   if (end >= L->n) return duet_error(DUET_EFORMAT, "chat template line %d: unterminated string", line);
-  char *buf = jinja_alloc(L->a, end - start + 1);
-  if (!buf) return DUET_ENOMEM;
-  size_t k = 0;
+  jinja_buf b = {0};
   for (size_t i = start; i < end; i++) {
     char c = L->s[i];
     if (c != '\\') {
-      buf[k++] = c;
+      jinja_buf_put(&b, &c, 1);
       continue;
     }
     char e = L->s[++i];
@@ -131,21 +118,30 @@ static int lex_string(lexer *L) {
     for (const char *p = map; *p; p += 2)
       if (*p == e) m = p;
     if (m) {
-      buf[k++] = m[1];
+      jinja_buf_put(&b, m + 1, 1);
     } else if (e == 'x' || e == 'u') {
       int digits = e == 'x' ? 2 : 4;
       unsigned cp = 0;
       for (int d = 0; d < digits; d++) {
         int h = i + 1 < end ? hexval(L->s[++i]) : -1;
-        if (h < 0) return duet_error(DUET_EFORMAT, "chat template line %d: bad \\%c escape", line, e);
+        if (h < 0) {
+          free(b.p);
+          return duet_error(DUET_EFORMAT, "chat template line %d: bad \\%c escape", line, e);
+        }
         cp = cp * 16 + (unsigned)h;
       }
-      put_utf8(buf, &k, cp);
+      jinja_buf_put_cp(&b, cp);
     } else {
+      free(b.p);
       return duet_error(DUET_EFORMAT, "chat template line %d: unknown escape \\%c", line, e);
     }
   }
-  jinja_token *t = push(L, JT_STRING, buf, k);
+  if (b.oom) {
+    free(b.p);
+    return duet_error(DUET_ENOMEM, "chat template: out of memory");
+  }
+  jinja_token *t = push(L, JT_STRING, b.p ? b.p : "", b.n);
+  free(b.p);
   if (!t) return DUET_ENOMEM;
   t->line = line;
   advance(L, end - L->i + 1);

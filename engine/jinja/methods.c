@@ -29,26 +29,6 @@ static size_t utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok
   return len;
 }
 
-static void put_cp(jinja_buf *b, unsigned cp) {
-  char o[4];
-  size_t k = 0;
-  if (cp < 0x80) o[k++] = (char)cp;
-  else if (cp < 0x800) o[k++] = (char)(0xC0 | (cp >> 6)), o[k++] = (char)(0x80 | (cp & 0x3F));
-  else if (cp < 0x10000)
-    o[k++] = (char)(0xE0 | (cp >> 12)), o[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)), o[k++] = (char)(0x80 | (cp & 0x3F));
-  else
-    o[k++] = (char)(0xF0 | (cp >> 18)), o[k++] = (char)(0x80 | ((cp >> 12) & 0x3F)),
-    o[k++] = (char)(0x80 | ((cp >> 6) & 0x3F)), o[k++] = (char)(0x80 | (cp & 0x3F));
-  jinja_buf_put(b, o, k);
-}
-
-static jinja_value *buf_to_str(jinja_arena *a, jinja_buf *b) {
-  jinja_value *v = b->oom ? NULL : jv_str(a, b->p ? b->p : "", b->n);
-  free(b->p);
-  if (!v) duet_error(DUET_ENOMEM, "chat template: out of memory");
-  return v;
-}
-
 static unsigned map_case(unsigned cp, int upper) {
   pthread_once(&locale_once, init_locale);
   if (utf8_locale) return upper ? (unsigned)towupper_l((wint_t)cp, utf8_locale) : (unsigned)towlower_l((wint_t)cp, utf8_locale);
@@ -73,13 +53,13 @@ jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mod
       jinja_buf_put(&b, s->s + i, l);
     } else {
       int upper = mode == JCASE_UPPER || (mode == JCASE_TITLE && !prev_alpha) || (mode == JCASE_CAPITALIZE && first);
-      put_cp(&b, map_case(cp, upper));
+      jinja_buf_put_cp(&b, map_case(cp, upper));
       prev_alpha = is_alpha(cp);
     }
     first = 0;
     i += l;
   }
-  return buf_to_str(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 /* Python's str.isspace() set. */
@@ -152,7 +132,7 @@ jinja_value *jinja_str_replace(jinja_arena *a, const jinja_value *s, const jinja
     }
   }
   if (i < s->len) jinja_buf_put(&b, s->s + i, s->len - i);
-  return buf_to_str(a, &b);
+  return jv_from_buf(a, &b);
 }
 
 static jinja_value *str_split(jinja_arena *a, const jinja_value *s, const jinja_args *args) {
@@ -237,7 +217,7 @@ static jinja_value *str_method(jinja_arena *a, jinja_value *s, const char *name,
       if (k) jinja_buf_put(&b, s->s, s->len);
       jinja_buf_put(&b, a0->items[k]->s, a0->items[k]->len);
     }
-    return buf_to_str(a, &b);
+    return jv_from_buf(a, &b);
   }
   if (!strcmp(name, "replace")) {
     jinja_value *old = a0, *rep = jinja_arg(args, 1, NULL), *cnt = jinja_arg(args, 2, "count");
@@ -270,11 +250,7 @@ static const char *const METHODS[] = {"strip",   "lstrip",     "rstrip",  "upper
                                       "capitalize", "split", "startswith", "endswith", "replace", "get",
                                       "items",   "keys",       "values",  "join", NULL};
 
-int jinja_method_exists(const char *name) {
-  for (int k = 0; METHODS[k]; k++)
-    if (!strcmp(METHODS[k], name)) return 1;
-  return 0;
-}
+int jinja_method_exists(const char *name) { return jinja_name_in(METHODS, name); }
 
 jinja_value *jinja_method(jinja_arena *a, jinja_value *obj, const char *name, const jinja_args *args) {
   if (obj->type == JV_STR) return str_method(a, obj, name, args);

@@ -9,11 +9,7 @@ static const char *const TESTS[] = {"defined", "undefined", "none",    "string",
                                     "even",    "divisibleby", "eq",    "equalto", "==",       "ne",      "!=",
                                     "lower",   "upper",     "sameas",  "in",     "callable",  NULL};
 
-int jinja_test_exists(const char *name) {
-  for (int k = 0; TESTS[k]; k++)
-    if (!strcmp(TESTS[k], name)) return 1;
-  return 0;
-}
+int jinja_test_exists(const char *name) { return jinja_name_in(TESTS, name); }
 
 /* is lower / is upper: the string equals its own case mapping. */
 static int case_test(const jinja_value *v, jinja_case mode) {

@@ -37,6 +37,29 @@ void jinja_buf_put(jinja_buf *b, const char *s, size_t n) {
 
 void jinja_buf_puts(jinja_buf *b, const char *s) { jinja_buf_put(b, s, strlen(s)); }
 
+void jinja_buf_put_cp(jinja_buf *b, unsigned cp) {
+  char o[4];
+  size_t k = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  static const unsigned char lead[5] = {0, 0, 0xC0, 0xE0, 0xF0};
+  for (size_t i = k - 1; i > 0; i--, cp >>= 6) o[i] = (char)(0x80 | (cp & 0x3F));
+  o[0] = (char)(lead[k] | cp);
+  jinja_buf_put(b, o, k);
+}
+
+jinja_value *jv_from_buf(jinja_arena *a, jinja_buf *b) {
+  jinja_value *v = b->oom ? NULL : jv_str(a, b->p ? b->p : "", b->n);
+  free(b->p);
+  b->p = NULL;
+  if (!v) duet_error(DUET_ENOMEM, "chat template: output too large or out of memory");
+  return v;
+}
+
+int jinja_name_in(const char *const *names, const char *name) {
+  for (int k = 0; names[k]; k++)
+    if (!strcmp(names[k], name)) return 1;
+  return 0;
+}
+
 jinja_value *jv_new(jinja_arena *a, jinja_value_type t) {
   jinja_value *v = jinja_alloc(a, sizeof *v);
   if (v) v->type = t;

@@ -61,6 +61,8 @@ typedef struct {
 } jinja_buf;
 void jinja_buf_put(jinja_buf *b, const char *s, size_t n);
 void jinja_buf_puts(jinja_buf *b, const char *s);
+/* Appends code point cp as UTF-8. */
+void jinja_buf_put_cp(jinja_buf *b, unsigned cp);
 
 extern jinja_value jinja_undefined, jinja_none, jinja_true, jinja_false;
 
@@ -70,6 +72,11 @@ jinja_value *jv_int(jinja_arena *a, long long i);
 jinja_value *jv_float(jinja_arena *a, double f);
 jinja_value *jv_bool(int b);
 jinja_value *jv_undef(jinja_arena *a, const char *name);
+/* The buffer's text as a string value, freeing the buffer; NULL (error
+ * recorded) when the buffer overflowed or memory ran out. */
+jinja_value *jv_from_buf(jinja_arena *a, jinja_buf *b);
+/* Whether name is in the NULL-terminated list. */
+int jinja_name_in(const char *const *names, const char *name);
 int jv_push(jinja_arena *a, jinja_value *list, jinja_value *v); /* DUET_OK or DUET_ENOMEM */
 int jv_dict_set(jinja_arena *a, jinja_value *d, jinja_value *key, jinja_value *v);
 jinja_value *jv_dict_get(const jinja_value *d, const char *key, size_t klen); /* NULL if absent */

@@ -215,6 +215,7 @@ static void test_features(void) {
                 "[2, 4] ab x, y ['a', 'b']", NULL);
   expect_render("[{{ 'a\\nb\\n\\nc' | indent(2) }}] [{{ 'x\\ny' | indent('> ', first=true) }}] [{{ 'p\\n\\nq' | indent(1, blank=true) }}]",
                 "[a\n  b\n\n  c] [> x\n> y] [p\n \n q]", NULL);
+  expect_render("{{ '\\u00e9\\x41\\t|' }}{{ '\xf0\x9f\x98\x80\xc3\xa9' | upper }}", "\xc3\xa9" "A\t|\xf0\x9f\x98\x80\xc3\x89", NULL);
   expect_render("{{ ', '.join(['a', 'b']) }}|{% generation %}gen {{ 1 }}{% endgeneration %}|", "a, b|gen 1|", NULL);
 }
 
