@@ -83,6 +83,11 @@ typedef struct {
   duet_model_storage *storage;
 } duet_model;
 
+/* Matrices in the stored dtype that are whole rows of a stored tensor (all
+ * of them when whole, q/k/v/gate/up of a shard) point straight into the
+ * safetensors mmap; conversions (to_f32), the o/down column slices of a
+ * shard and any misaligned tensor are owned copies. Every data pointer is
+ * aligned to its element size. */
 typedef struct {
   int to_f32;          /* convert BF16/F16 weights to float32 once at load */
   int tp_rank, tp_size;/* load only this shard (tp_size 0 or 1: whole model) */
