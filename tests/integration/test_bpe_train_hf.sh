@@ -53,6 +53,18 @@ print(f"{sys.argv[3]}: {len(ids_hf)} ids identical")
 PY
 done
 
+# 400 KB of KJV prose as well (ASCII, so a byte slice is valid UTF-8)
+tail -c 400000 "$work/kjv.txt" > "$work/kjv400k.txt"
+timeout 60 node "$hf" "$work/tok" "$work/kjv400k.txt" > "$work/hf.kjv" || fail "node reference failed on KJV"
+timeout 60 "$DUET_BIN/duet-tokenize" --model "$work/tok" < "$work/kjv400k.txt" > "$work/duet.kjv" || fail "duet-tokenize failed on KJV"
+python3 - "$work/hf.kjv" "$work/duet.kjv" <<'PY' || exit 1
+import json, sys
+a, b = (json.loads(open(p).read().split("\n")[0]) for p in sys.argv[1:3])
+if a != b:
+    print(f"FAIL: KJV slice ids differ ({len(a)} vs {len(b)})"); sys.exit(1)
+print(f"KJV 400 KB: {len(a)} ids identical")
+PY
+
 # decode: duet's text must equal the reference's decode of the same ids
 timeout 60 "$DUET_BIN/duet-tokenize" --model "$work/tok" --decode < "$work/duet.special" > "$work/duet.text" \
   || fail "duet-tokenize --decode failed"
