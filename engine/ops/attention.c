@@ -86,6 +86,18 @@ static void head_forward(float *out, float *p, const float *q, const float *k, c
   }
 }
 
+/* Spread tasks over OpenMP threads (single-threaded OpenBLAS in each) only
+ * when there are enough to keep every thread busy; otherwise run them one
+ * after another on OpenBLAS's threads. */
+static int use_threads(long tasks) {
+#ifdef _OPENMP
+  return tasks > 1 && tasks >= omp_get_max_threads();
+#else
+  (void)tasks;
+  return 0;
+#endif
+}
+
 /* Every (sequence, head) of q (B,Tq,nh,hd) against k/v (B,Tk,nkv,hd), one
  * per OpenMP task; probabilities into att (B,nh,Tq,Tk) or, when att is
  * NULL, into per-thread scratch. */
@@ -93,8 +105,9 @@ static int heads_forward(float *out, float *att, const float *q, const float *k,
                          int Tk, int nh, int nkv, int hd) {
   int ldq = nh * hd, ldk = nkv * hd, err = 0;
   long tasks = (long)B * nh;
-  int saved = duet_blas_serial_begin();
-#pragma omp parallel if (tasks > 1)
+  int split = use_threads(tasks);
+  int saved = split ? duet_blas_serial_begin() : 1;
+#pragma omp parallel if (split)
   {
     float *scratch = att ? NULL : malloc((size_t)Tq * (size_t)Tk * sizeof(float));
 #pragma omp for schedule(dynamic, 1)
@@ -111,7 +124,7 @@ static int heads_forward(float *out, float *att, const float *q, const float *k,
     }
     free(scratch);
   }
-  duet_blas_serial_end(saved);
+  if (split) duet_blas_serial_end(saved);
   if (err) return duet_error(DUET_ENOMEM, "attention: no memory for %dx%d scores", Tq, Tk);
   return DUET_OK;
 }
@@ -165,19 +178,14 @@ static void head_backward(float *dq, float *dk, float *dv, float *ds, const floa
 }
 
 /* Tasks are (sequence, kv head): the q heads sharing a kv head run in
- * order inside one task, so their dk/dv sums never race. With fewer tasks
- * than threads (one sequence of multi-query attention) the heads run one
- * after another on OpenBLAS's threads instead. */
+ * order inside one task, so their dk/dv sums never race. */
 int duet_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                             const float *v, const float *att, int B, int T, int nh, int nkv, int hd) {
   int rc = check(B, T, T, nh, nkv, hd);
   if (rc || !B || !T) return rc;
   int ldq = nh * hd, ldk = nkv * hd, group = nh / nkv, err = 0;
   long tasks = (long)B * nkv;
-  int split = tasks > 1;
-#ifdef _OPENMP
-  split = tasks >= omp_get_max_threads();
-#endif
+  int split = use_threads(tasks);
   int saved = split ? duet_blas_serial_begin() : 1;
 #pragma omp parallel if (split)
   {

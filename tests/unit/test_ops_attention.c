@@ -114,12 +114,14 @@ int main(void) {
   test_forward(1, 1, 2, 2, 4);
   test_forward(2, 33, 6, 1, 16);
   test_forward(1, 130, 4, 2, 16);
+  test_forward(1, 7, 1, 1, 8); /* one head: the serial path */
   test_chunk(9, 4, 4, 2, 8);
   test_chunk(140, 135, 2, 1, 8);
   test_chunk(5, 5, 2, 2, 8);
   test_backward(2, 4, 4, 2, 3, 1);
   test_backward(1, 6, 3, 3, 4, 1);
   test_backward(1, 131, 2, 1, 4, 37);
+  test_backward(1, 5, 1, 1, 4, 1);
   test_softmax();
   float o[8], a[8];
   CHECK(duet_attention_forward(o, a, o, o, o, 1, 1, 3, 2, 4) == DUET_EINVAL, "n_heads not a multiple of n_kv_heads");
