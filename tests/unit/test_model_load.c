@@ -56,6 +56,35 @@ static void test_config_parse(void) {
   CHECK_OK(load_json(LLAMA ", \"rope_scaling\": null, \"eos_token_id\": null, \"bos_token_id\": []}", &c));
 }
 
+/* The config.json files of two published checkpoints, as Hugging Face
+ * ships them (abridged only of keys duet ignores). */
+static void test_real_configs(void) {
+  duet_config c;
+  CHECK_OK(load_json("{\"architectures\": [\"LlamaForCausalLM\"], \"attention_bias\": false, \"attention_dropout\": 0.0, "
+                     "\"bos_token_id\": 128000, \"eos_token_id\": [128001, 128008, 128009], \"head_dim\": 64, "
+                     "\"hidden_act\": \"silu\", \"hidden_size\": 2048, \"initializer_range\": 0.02, "
+                     "\"intermediate_size\": 8192, \"max_position_embeddings\": 131072, \"mlp_bias\": false, "
+                     "\"model_type\": \"llama\", \"num_attention_heads\": 32, \"num_hidden_layers\": 16, "
+                     "\"num_key_value_heads\": 8, \"pretraining_tp\": 1, \"rms_norm_eps\": 1e-05, \"rope_scaling\": "
+                     "{\"factor\": 32.0, \"high_freq_factor\": 4.0, \"low_freq_factor\": 1.0, "
+                     "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}, \"rope_theta\": 500000.0, "
+                     "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\", \"transformers_version\": \"4.45.0.dev0\", "
+                     "\"use_cache\": true, \"vocab_size\": 128256}", &c));
+  CHECK(c.dim == 2048 && c.head_dim == 64 && c.n_kv_heads == 8 && c.tied && c.eos_id == 128001 &&
+            c.rope_scaling.kind == DUET_ROPE_SCALING_LLAMA3 && c.rope_scaling.factor == 32.f &&
+            c.rope_scaling.original_max_pos == 8192 && c.max_pos == 131072 && c.dtype == DUET_BF16, "Llama 3.2 1B");
+  CHECK_OK(load_json("{\"architectures\": [\"Qwen3ForCausalLM\"], \"attention_bias\": false, \"attention_dropout\": 0.0, "
+                     "\"bos_token_id\": 151643, \"eos_token_id\": 151645, \"head_dim\": 128, \"hidden_act\": \"silu\", "
+                     "\"hidden_size\": 1024, \"initializer_range\": 0.02, \"intermediate_size\": 3072, "
+                     "\"max_position_embeddings\": 40960, \"max_window_layers\": 28, \"model_type\": \"qwen3\", "
+                     "\"num_attention_heads\": 16, \"num_hidden_layers\": 28, \"num_key_value_heads\": 8, "
+                     "\"rms_norm_eps\": 1e-06, \"rope_scaling\": null, \"rope_theta\": 1000000, \"sliding_window\": null, "
+                     "\"tie_word_embeddings\": true, \"torch_dtype\": \"bfloat16\", \"use_cache\": true, "
+                     "\"use_sliding_window\": false, \"vocab_size\": 151936}", &c));
+  CHECK(c.qk_norm && c.head_dim == 128 && c.n_heads * c.head_dim == 2048 && c.dim == 1024 && c.rope_theta == 1e6f &&
+            c.eos_id == 151645, "Qwen3 0.6B");
+}
+
 static void test_config_refusals(void) {
   duet_config c;
   CHECK_ERR(load_json("{\"architectures\": [\"MistralForCausalLM\"], " BASE "}", &c), DUET_EUNSUPPORTED, "MistralForCausalLM");
@@ -447,6 +476,7 @@ static void test_python_fixture(void) {
 int main(void) {
   dir = scratch_make("model");
   test_config_parse();
+  test_real_configs();
   test_config_refusals();
   test_config_write();
   test_load_variants();
