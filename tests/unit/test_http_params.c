@@ -1,0 +1,78 @@
+/* Request parameter validation (server/frontend/params.c): defaults, each
+ * bad value refused naming its parameter, chat vs completions logprobs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/frontend/params.c"
+
+static int passed, failed;
+
+static json_t *parse(const char *s) {
+  json_error_t e;
+  return json_loads(s, 0, &e);
+}
+
+/* expect: NULL = accepted, else the parameter named in the refusal */
+static void expect(const char *body, int chat, const char *param) {
+  json_t *j = parse(body);
+  duet_params p;
+  duet_param_error e = {0};
+  int rc = duet_params_parse(j, chat, 100, 4, &p, &e);
+  int ok = param ? rc < 0 && e.param && !strcmp(e.param, param) && e.msg[0] : rc == 0;
+  if (ok) passed++;
+  else {
+    failed++;
+    printf("FAIL: %s (chat %d): want %s, got rc %d param %s (%s)\n", body, chat, param ? param : "ok", rc,
+           e.param ? e.param : "-", e.msg);
+  }
+  json_decref(j);
+}
+
+int main(void) {
+  json_t *j = parse("{}");
+  duet_params p;
+  duet_param_error e;
+  int rc = duet_params_parse(j, 0, 100, 4, &p, &e);
+  if (rc == 0 && p.sp.temperature == 1 && p.sp.top_p == 1 && p.n == 1 && p.logprobs == -1 && !p.stream &&
+      p.max_tokens == 0 && p.n_stop == 0)
+    passed++;
+  else failed++, printf("FAIL: defaults\n");
+  json_decref(j);
+
+  j = parse("{\"stop\":[\"ab\",\"cde\"],\"logprobs\":0,\"seed\":7,\"top_k\":-1,\"stream\":true,"
+            "\"stream_options\":{\"include_usage\":true},\"max_tokens\":9.0}");
+  rc = duet_params_parse(j, 0, 100, 4, &p, &e);
+  if (rc == 0 && p.n_stop == 2 && p.stop_max_len == 3 && p.logprobs == 0 && p.sp.n_logprobs == 1 && p.sp.seed == 7 &&
+      p.sp.top_k == 0 && p.include_usage && p.max_tokens == 9)
+    passed++;
+  else failed++, printf("FAIL: full set\n");
+  json_decref(j);
+
+  expect("{\"temperature\":2.5}", 0, "temperature");
+  expect("{\"temperature\":null}", 0, NULL);
+  expect("{\"top_p\":0}", 0, "top_p");
+  expect("{\"top_p\":1.5}", 0, "top_p");
+  expect("{\"min_p\":-0.1}", 0, "min_p");
+  expect("{\"top_k\":1.5}", 0, "top_k");
+  expect("{\"max_tokens\":101}", 0, "max_tokens");
+  expect("{\"max_tokens\":\"5\"}", 0, "max_tokens");
+  expect("{\"n\":5}", 0, "n");
+  expect("{\"n\":0}", 0, "n");
+  expect("{\"stop\":\"\"}", 0, "stop");
+  expect("{\"stop\":[\"a\",2]}", 0, "stop");
+  expect("{\"stop\":{}}", 0, "stop");
+  expect("{\"stream\":1}", 0, "stream");
+  expect("{\"stream\":true,\"stream_options\":[]}", 0, "stream_options");
+  expect("{\"frequency_penalty\":-3}", 0, "frequency_penalty");
+  expect("{\"logprobs\":21}", 0, "logprobs");
+  expect("{\"logprobs\":true}", 0, "logprobs");
+  expect("{\"echo\":\"yes\"}", 0, "echo");
+  expect("{\"logprobs\":true,\"top_logprobs\":3}", 1, NULL);
+  expect("{\"logprobs\":2}", 1, "logprobs");
+  expect("{\"top_logprobs\":3}", 1, "top_logprobs");
+  expect("{\"echo\":true}", 1, "echo");
+  expect("{\"max_completion_tokens\":0}", 1, "max_completion_tokens");
+  expect("{\"seed\":1e300}", 0, "seed");
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
