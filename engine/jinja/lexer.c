@@ -16,7 +16,6 @@ typedef struct {
   int curly; /* depth of { } inside an expression, so "}}" in a dict literal is not a close */
 } lexer;
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_word(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -83,12 +82,26 @@ static void advance(lexer *L, size_t k) {
 static void strip_prev_text(lexer *L) {
   if (!L->ntok || L->toks[L->ntok - 1].kind != JT_TEXT) return;
   jinja_token *t = &L->toks[L->ntok - 1];
-  while (t->len && is_ws(t->s[t->len - 1])) t->len--;
+  while (t->len) { /* Unicode whitespace too, as Python's and JavaScript's \s */
+    size_t st = t->len - 1;
+    while (st && ((unsigned char)t->s[st] & 0xC0) == 0x80) st--;
+    unsigned cp;
+    int ok;
+    size_t l = jinja_utf8_next(t->s, t->len, st, &cp, &ok);
+    if (!ok || st + l != t->len || !jinja_is_space(cp)) break;
+    t->len = st;
+  }
   if (!t->len) L->ntok--;
 }
 
 static void skip_ws(lexer *L) {
-  while (L->i < L->n && is_ws(L->s[L->i])) advance(L, 1);
+  while (L->i < L->n) {
+    unsigned cp;
+    int ok;
+    size_t len = jinja_utf8_next(L->s, L->n, L->i, &cp, &ok);
+    if (!ok || !jinja_is_space(cp)) break;
+    advance(L, len);
+  }
 }
 
 static int hexval(char c) {

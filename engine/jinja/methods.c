@@ -12,23 +12,6 @@ static locale_t utf8_locale;
 static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
 static void init_locale(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
 
-/* Decodes one code point at s[i]; an invalid byte decodes as itself with
- * *ok = 0 so it is copied through untouched. Returns its length. */
-static size_t utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok) {
-  const unsigned char *u = (const unsigned char *)s;
-  unsigned c = u[i];
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  *ok = len != 0 && i + len <= n;
-  for (size_t k = 1; *ok && k < len; k++) *ok = (u[i + k] & 0xC0) == 0x80;
-  if (!*ok) {
-    *cp = c;
-    return 1;
-  }
-  *cp = len == 1 ? c : c & (0x7F >> len);
-  for (size_t k = 1; k < len; k++) *cp = (*cp << 6) | (u[i + k] & 0x3F);
-  return len;
-}
-
 static unsigned map_case(unsigned cp, int upper) {
   pthread_once(&locale_once, init_locale);
   if (utf8_locale) return upper ? (unsigned)towupper_l((wint_t)cp, utf8_locale) : (unsigned)towlower_l((wint_t)cp, utf8_locale);
@@ -48,7 +31,7 @@ jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mod
   for (size_t i = 0; i < s->len;) {
     unsigned cp;
     int ok;
-    size_t l = utf8_next(s->s, s->len, i, &cp, &ok);
+    size_t l = jinja_utf8_next(s->s, s->len, i, &cp, &ok);
     if (!ok) {
       jinja_buf_put(&b, s->s + i, l);
     } else {
@@ -62,19 +45,12 @@ jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mod
   return jv_from_buf(a, &b);
 }
 
-/* Python's str.isspace() set. */
-static int is_space(unsigned cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
 static int in_chars(unsigned cp, const jinja_value *chars) {
-  if (!chars) return is_space(cp);
+  if (!chars) return jinja_is_space(cp);
   for (size_t i = 0; i < chars->len;) {
     unsigned c;
     int ok;
-    i += utf8_next(chars->s, chars->len, i, &c, &ok);
+    i += jinja_utf8_next(chars->s, chars->len, i, &c, &ok);
     if (c == cp) return 1;
   }
   return 0;
@@ -86,7 +62,7 @@ jinja_value *jinja_str_strip(jinja_arena *a, const jinja_value *s, const jinja_v
   while (left && begin < end) {
     unsigned cp;
     int ok;
-    size_t l = utf8_next(s->s, end, begin, &cp, &ok);
+    size_t l = jinja_utf8_next(s->s, end, begin, &cp, &ok);
     if (!ok || !in_chars(cp, chars)) break;
     begin += l;
   }
@@ -95,7 +71,7 @@ jinja_value *jinja_str_strip(jinja_arena *a, const jinja_value *s, const jinja_v
     while (st > begin && ((unsigned char)s->s[st] & 0xC0) == 0x80) st--;
     unsigned cp;
     int ok;
-    size_t l = utf8_next(s->s, end, st, &cp, &ok);
+    size_t l = jinja_utf8_next(s->s, end, st, &cp, &ok);
     if (!ok || st + l != end || !in_chars(cp, chars)) break;
     end = st;
   }
@@ -157,8 +133,8 @@ static jinja_value *str_split(jinja_arena *a, const jinja_value *s, const jinja_
   while (i < s->len) {
     unsigned cp;
     int ok;
-    size_t l = utf8_next(s->s, s->len, i, &cp, &ok);
-    if (ok && is_space(cp)) {
+    size_t l = jinja_utf8_next(s->s, s->len, i, &cp, &ok);
+    if (ok && jinja_is_space(cp)) {
       i += l;
       continue;
     }
@@ -168,8 +144,8 @@ static jinja_value *str_split(jinja_arena *a, const jinja_value *s, const jinja_
       return rest && jv_push(a, out, rest) == DUET_OK ? out : NULL;
     }
     while (j < s->len) {
-      l = utf8_next(s->s, s->len, j, &cp, &ok);
-      if (ok && is_space(cp)) break;
+      l = jinja_utf8_next(s->s, s->len, j, &cp, &ok);
+      if (ok && jinja_is_space(cp)) break;
       j += l;
     }
     jinja_value *part = jv_str(a, s->s + i, j - i);

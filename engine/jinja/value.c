@@ -365,3 +365,27 @@ jinja_value *jinja_fail(int line, const char *fmt, ...) {
   duet_error(DUET_EINVAL, "chat template line %d: %s", line, msg);
   return NULL;
 }
+
+/* Decodes one code point at s[i]; an invalid byte decodes as itself with
+ * *ok = 0 so it is copied through untouched. Returns its length. */
+size_t jinja_utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok) {
+  const unsigned char *u = (const unsigned char *)s;
+  unsigned c = u[i];
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  *ok = len != 0 && i + len <= n;
+  for (size_t k = 1; *ok && k < len; k++) *ok = (u[i + k] & 0xC0) == 0x80;
+  if (!*ok) {
+    *cp = c;
+    return 1;
+  }
+  *cp = len == 1 ? c : c & (0x7F >> len);
+  for (size_t k = 1; k < len; k++) *cp = (*cp << 6) | (u[i + k] & 0x3F);
+  return len;
+}
+
+/* Python's str.isspace() set. */
+int jinja_is_space(unsigned cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
+}

@@ -97,6 +97,12 @@ jinja_value *jv_from_json(jinja_arena *a, const json_t *j);
  * returns NULL, for `return jinja_fail(...)` in evaluators. */
 jinja_value *jinja_fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Decodes the code point at s[i] (of n bytes) into *cp and returns its
+ * length; an invalid byte gives *ok = 0, length 1 and cp = the byte. */
+size_t jinja_utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok);
+/* Python's str.isspace(): ASCII and Unicode whitespace. */
+int jinja_is_space(unsigned cp);
+
 /* Code points of a UTF-8 string (what Python's len() counts). */
 size_t jv_utf8_len(const char *s, size_t n);
 

@@ -199,6 +199,7 @@ static void test_features(void) {
                 "013", NULL);
   expect_render("{% for m in messages if m.role == 'assistant' %}{{ loop.length }}{{ m.content }}{% endfor %}", "1yo", NULL);
   expect_render("a{# comment #}b {#- trimmed -#} c", "abc", NULL);
+  expect_render("x\xc2\xa0\xe3\x80\x80 {{- 'y' -}} \xe2\x80\x83z", "xyz", NULL); /* NBSP, ideographic and em spaces */
   expect_render("{{ bos_token }}{% if add_generation_prompt %}G{% endif %}{{ eos_token }}", "<s>G</s>", NULL);
   expect_render("{% if tools %}{{ tools | length }} tools{% endif %}{% if enable_thinking is defined and enable_thinking is false %} nothink{% endif %}",
                 "1 tools nothink", "{\"tools\": [{\"a\": 1}], \"enable_thinking\": false}");
