@@ -9,18 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bpe_train.h"
 #include "engine/error.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
 #include "engine/train/omp_env.h"
 #include "engine/train/trainer.h"
-
-/* The BPE trainer lands separately (engine/bpe_train.h); until it does,
- * `duet-train tokenizer` says so instead of breaking the build. */
-#if __has_include("engine/bpe_train.h")
-#include "engine/bpe_train.h"
-#define DUET_HAVE_BPE_TRAIN 1
-#endif
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -253,14 +247,7 @@ static int cmd_grads(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   duet_omp_passive_reexec(argv);
-  if (argc >= 2 && !strcmp(argv[1], "tokenizer")) {
-#ifdef DUET_HAVE_BPE_TRAIN
-    return duet_bpe_train_cli(argc - 1, argv + 1);
-#else
-    fprintf(stderr, "duet-train tokenizer: this build has no BPE trainer (engine/bpe_train.h)\n");
-    return 1;
-#endif
-  }
+  if (argc >= 2 && !strcmp(argv[1], "tokenizer")) return duet_bpe_train_cli(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "grads")) return cmd_grads(argc - 1, argv + 1);
   return cmd_train(argc, argv);
 }
