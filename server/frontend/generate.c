@@ -228,6 +228,7 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
   duet_job *j = c->job;
   if (!c->open) return;
   double now = duet_now();
+  int streamed = j->p.stream && j->req;
   if (!c->n_gen) c->t_first = now;
   if (!j->ttft_seen) {
     j->ttft_seen = 1;
@@ -247,6 +248,7 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
   }
   json_t *lp = j->p.logprobs >= 0 && t->logprobs ? duet_resp_logprobs(j, t->ids, t->logprobs, t->n, before) : NULL;
   advance(c, lp, NULL);
+  if (streamed) duet_metrics_overhead(&s->metrics, duet_now() - now);
 }
 
 void duet_gen_finish(duet_server *s, uint64_t id, const duet_finish_msg *f) {

@@ -19,6 +19,15 @@ void duet_hist_observe(duet_hist *h, double s) {
   h->n++;
 }
 
+void duet_metrics_overhead(duet_metrics *m, double s) {
+  m->overhead[m->n_overhead++ % DUET_OVERHEAD_SAMPLES] = s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 typedef struct {
   char *p;
   size_t len, cap;
@@ -89,6 +98,22 @@ static void worker_stats(sbuf *b, const duet_stats_msg *s) {
   gauge(b, "duet_prefill_steps_total", "counter", "Prefill steps run.", (double)s->prefill_steps);
 }
 
+static void overhead(sbuf *b, const duet_metrics *m) {
+  static const char *name = "duet_token_overhead_seconds";
+  put(b, "# HELP %s Front-end time per streamed token event, backend callback to socket write (last %d).\n"
+      "# TYPE %s summary\n", name, DUET_OVERHEAD_SAMPLES, name);
+  size_t n = m->n_overhead < DUET_OVERHEAD_SAMPLES ? (size_t)m->n_overhead : DUET_OVERHEAD_SAMPLES;
+  double *v = n ? malloc(n * sizeof *v) : NULL;
+  if (v) {
+    memcpy(v, m->overhead, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_double);
+    static const double q[] = {0.5, 0.9, 0.99};
+    for (int i = 0; i < 3; i++) put(b, "%s{quantile=\"%g\"} %.9f\n", name, q[i], v[(size_t)(q[i] * (n - 1))]);
+    free(v);
+  }
+  put(b, "%s_count %llu\n", name, (unsigned long long)m->n_overhead);
+}
+
 char *duet_metrics_render(const duet_metrics *m, const char *model) {
   sbuf b = {0};
   put(&b, "# HELP duet_requests_total HTTP responses by status code.\n# TYPE duet_requests_total counter\n");
@@ -105,6 +130,7 @@ char *duet_metrics_render(const duet_metrics *m, const char *model) {
   hist(&b, "duet_time_to_first_token_seconds", "Time to first token.", &m->ttft);
   hist(&b, "duet_time_per_output_token_seconds", "Mean time per output token after the first.", &m->tpot);
   hist(&b, "duet_e2e_request_latency_seconds", "End-to-end request latency.", &m->e2e);
+  overhead(&b, m);
   if (m->have_stats) worker_stats(&b, &m->stats);
   put(&b, "# HELP duet_model_info The served model.\n# TYPE duet_model_info gauge\n");
   put(&b, "duet_model_info{model=\"%s\"} 1\n", model);

@@ -17,6 +17,10 @@ typedef struct {
   uint64_t n;
 } duet_hist;
 
+/* Front-end time per streamed token event (from the backend's callback to
+ * the bytes handed to the socket), the last N kept for quantiles. */
+#define DUET_OVERHEAD_SAMPLES 4096
+
 typedef struct {
   uint64_t responses[600];   /* by HTTP status */
   uint64_t prompt_tokens, generation_tokens;
@@ -29,10 +33,13 @@ typedef struct {
   duet_stats_msg stats;
   int backend_ready;
   uint64_t backend_downs;
+  double overhead[DUET_OVERHEAD_SAMPLES];
+  uint64_t n_overhead;
 } duet_metrics;
 
 void duet_metrics_init(duet_metrics *m);
 void duet_hist_observe(duet_hist *h, double seconds);
+void duet_metrics_overhead(duet_metrics *m, double seconds);
 /* Renders everything; returns a malloc'd NUL-terminated string. */
 char *duet_metrics_render(const duet_metrics *m, const char *model);
 

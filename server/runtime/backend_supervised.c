@@ -165,6 +165,8 @@ static int build_args(sup *s, char **argv, char *store, size_t cap) {
   ARG("-np");
   ARG("%d", np);
   ARG("--oversubscribe");
+  ARG("--bind-to");
+  ARG("none"); /* Open MPI binds each rank to one core when ranks <= cores; BLAS wants them all */
   if (geteuid() == 0) ARG("--allow-run-as-root");
   if (o->hostfile) {
     ARG("--hostfile");

@@ -45,7 +45,9 @@ int duet_prefill_role_new(const duet_prefill_opts *o, duet_prefill_role **out) {
   int bs = p->o.block_size;
   if (!p->o.token_budget) p->o.token_budget = 512;
   p->o.token_budget = (p->o.token_budget + bs - 1) / bs * bs;
-  if (!p->o.pool_blocks) p->o.pool_blocks = 4 * ((m->cfg.max_pos + bs - 1) / bs) + 2 * p->o.token_budget / bs;
+  if (!p->o.pool_blocks) /* a few prompts in flight while their sends drain; 512 MiB at most */
+    p->o.pool_blocks = duet_pool_default_blocks(m->cfg.max_pos, m->cfg.n_layers, m->n_kv_heads_local, m->cfg.head_dim, bs,
+                                                4, p->o.token_budget / bs, (size_t)512 << 20);
   p->leader = o->tp_rank == 0;
   int rc = duet_kv_pool_new(p->o.pool_blocks, bs, m->cfg.n_layers, m->n_kv_heads_local, m->cfg.head_dim, &p->pool);
   if (!rc) rc = duet_workspace_new(m, p->o.token_budget, &p->ws);

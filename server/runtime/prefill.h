@@ -19,7 +19,7 @@ typedef struct {
   const duet_model *model;
   duet_topo topo;
   int group, tp_rank;
-  int pool_blocks;  /* this rank's staging pool (0: enough for 4 full contexts) */
+  int pool_blocks;  /* this rank's staging pool (0: 4 full contexts, at most 512 MiB) */
   int block_size;   /* 16 unless the decode side says otherwise */
   int token_budget; /* prompt tokens per step (0: 512); rounded to blocks */
   duet_forward_hooks tp; /* allreduce over the group (NULL when tp 1) */

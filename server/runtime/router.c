@@ -9,8 +9,18 @@
 #include "engine/sampler.h"
 #include "server/runtime/wire_ops.h"
 
+/* A message from decode held back until prefill's first token has gone
+ * out: they come from different ranks, and MPI orders only per sender. */
+typedef struct held {
+  uint8_t *buf;
+  size_t len;
+  struct held *next;
+} held;
+
 typedef struct rreq {
   uint64_t id;
+  int first_sent;
+  held *held_head, **held_tail;
   int pg, dg;
   int n_prompt, blocks;
   int reserved, dispatched, cancelled, queued_counted;
@@ -43,6 +53,12 @@ int duet_router_new(const duet_router_opts *o, duet_router **out) {
 }
 
 static void rreq_free(rreq *q) {
+  while (q->held_head) {
+    held *h = q->held_head;
+    q->held_head = h->next;
+    free(h->buf);
+    free(h);
+  }
   free(q->prefill_msg);
   free(q);
 }
@@ -140,6 +156,7 @@ static void on_request(duet_router *r, uint64_t id, const uint8_t *pl, size_t le
     return;
   }
   x->id = id;
+  x->held_tail = &x->held_head;
   x->n_prompt = q.n_prompt;
   x->pg = pick_prefill(r);
   x->dg = pick_decode(r);
@@ -232,6 +249,45 @@ static void on_group_stats(duet_router *r, const uint8_t *pl, size_t len) {
   r->clock.dirty = 1;
 }
 
+/* Forward held decode messages in order; a FINISH ends the request. */
+static void flush_held(duet_router *r, rreq *x) {
+  while (x->held_head) {
+    held *h = x->held_head;
+    x->held_head = h->next;
+    duet_msg_header hh;
+    duet_msg_header_decode(h->buf, h->len, &hh);
+    r->o.to_client(h->buf, h->len, r->o.ctx);
+    free(h);
+    if (hh.kind == DUET_MSG_FINISH) {
+      drop(r, x);
+      return;
+    }
+  }
+  x->held_tail = &x->held_head;
+}
+
+/* Decode's tokens and finish. Any decode token, or a finish counting
+ * tokens, means prefill's first token exists: until it has been
+ * forwarded, hold them. A finish with no tokens goes straight out. */
+static void from_decode(duet_router *r, rreq *x, const duet_msg_header *h, uint8_t *buf, size_t len) {
+  int must_wait = !x->first_sent;
+  if (must_wait && h->kind == DUET_MSG_FINISH) {
+    duet_finish_msg f;
+    must_wait = duet_msg_decode_finish(buf + DUET_MSG_HEADER_SIZE, h->payload_len, &f) == 0 && f.completion_tokens > 0;
+  }
+  if (must_wait) {
+    held *e = malloc(sizeof *e);
+    if (e) {
+      *e = (held){buf, len, NULL};
+      *x->held_tail = e;
+      x->held_tail = &e->next;
+      return;
+    }
+  }
+  r->o.to_client(buf, len, r->o.ctx);
+  if (h->kind == DUET_MSG_FINISH) drop(r, x);
+}
+
 static void on_msg(void *self, int src, uint8_t *buf, size_t len) {
   duet_router *r = self;
   duet_msg_header h;
@@ -254,16 +310,17 @@ static void on_msg(void *self, int src, uint8_t *buf, size_t len) {
   }
   if (h.kind == DUET_OP_RESERVED) {
     on_reserved(r, x);
-  } else if (h.kind == DUET_MSG_TOKENS) {
-    if (from.kind == DUET_ROLE_PREFILL) unqueue(r, x);
+    free(buf);
+  } else if (h.kind == DUET_MSG_TOKENS && from.kind == DUET_ROLE_PREFILL) {
+    unqueue(r, x);
     r->o.to_client(buf, len, r->o.ctx);
-    return;
-  } else if (h.kind == DUET_MSG_FINISH) {
-    drop(r, x);
-    r->o.to_client(buf, len, r->o.ctx);
-    return;
+    x->first_sent = 1;
+    flush_held(r, x);
+  } else if (h.kind == DUET_MSG_TOKENS || h.kind == DUET_MSG_FINISH) {
+    from_decode(r, x, &h, buf, len);
+  } else {
+    free(buf);
   }
-  free(buf);
 }
 
 static void send_stats(duet_router *r) {

@@ -37,3 +37,12 @@ int duet_topo_validate(const duet_topo *t, int world_size, int n_heads, int n_kv
                       t->tp, n_heads, n_kv_heads, hidden);
   return DUET_OK;
 }
+
+int duet_pool_default_blocks(int max_pos, int n_layers, int n_kv_heads_local, int head_dim, int block_size,
+                             int contexts, int extra, size_t budget_bytes) {
+  size_t block_bytes = 2 * (size_t)block_size * (size_t)n_kv_heads_local * (size_t)head_dim * sizeof(float) * (size_t)n_layers;
+  long ctx = (max_pos + block_size - 1) / block_size;
+  long want = ctx * contexts + extra, cap = (long)(budget_bytes / block_bytes), floor = ctx + extra;
+  long n = want < cap ? want : cap;
+  return (int)(n > floor ? n : floor);
+}

@@ -7,6 +7,8 @@
  *   decode  group g, TP rank r: 1 + (P+g)*T + r
  * The in-process runtime uses the same numbering with P = D = T = 1. */
 
+#include <stddef.h>
+
 typedef enum { DUET_ROLE_COORD = 0, DUET_ROLE_PREFILL = 1, DUET_ROLE_DECODE = 2 } duet_role_kind;
 
 typedef struct {
@@ -26,5 +28,11 @@ int duet_topo_place(const duet_topo *t, int rank, duet_place *out);
 /* Check counts against the job size and the model's heads (T must divide
  * the query and KV heads and the hidden size); a clear message otherwise. */
 int duet_topo_validate(const duet_topo *t, int world_size, int n_heads, int n_kv_heads, int hidden);
+
+/* Default KV pool size of a rank: room for `contexts` full contexts of
+ * the model (plus `extra` blocks), capped at budget_bytes of this shard's
+ * KV, but never below one full context plus `extra`. */
+int duet_pool_default_blocks(int max_pos, int n_layers, int n_kv_heads_local, int head_dim, int block_size,
+                             int contexts, int extra, size_t budget_bytes);
 
 #endif

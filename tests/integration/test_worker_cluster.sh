@@ -90,7 +90,7 @@ run_client socket --connect "$addr"
 # 200 requests cancelled at random points (some before any token), then
 # every decode pool must be full again.
 for _ in $(seq 1 13); do cat "$work/prompts"; done | head -200 > "$work/many"
-timeout 120 "$DUET_BIN/duet-idclient" --connect "$addr" --prompts "$work/many" -n 24 --ignore-eos \
+timeout 120 "$DUET_BIN/duet-idclient" --connect "$addr" --prompts "$work/many" -n 150 --ignore-eos \
   --cancel-random 7 --expect-free --timeout 100 > "$work/out.cancel" 2> "$work/err.cancel" \
   || { cat "$work/err.cancel" >&2; fail "cancel: duet-idclient failed"; }
 [ "$(grep -c '^R' "$work/out.cancel")" = 200 ] || fail "cancel: not 200 results"

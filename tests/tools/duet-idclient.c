@@ -9,7 +9,8 @@
  * Prompts: --prompt-ids 1,2,3 (repeatable) and/or --prompts FILE (one
  * comma-separated prompt per line). All are submitted at once.
  * -n N max tokens; --ignore-eos; --cancel-random SEED: cancel each request
- * after a random number of tokens (0 = right after submit); --expect-free:
+ * after a random number of tokens in [0, min(N, 32)] (0 = right after
+ * submit); --expect-free:
  * after the last finish, wait for stats showing every decode pool empty
  * again (exit 1 if not within 10 s); --timeout S (default 60). */
 #include <stdio.h>
@@ -236,7 +237,8 @@ int main(int argc, char **argv) {
   }
   if (cancel_seed >= 0) {
     srand((unsigned)cancel_seed);
-    for (int i = 0; i < a.n_reqs; i++) a.reqs[i].cancel_at = rand() % (a.max_tokens + 1);
+    int span = a.max_tokens < 32 ? a.max_tokens : 32; /* early enough to land before the end */
+    for (int i = 0; i < a.n_reqs; i++) a.reqs[i].cancel_at = rand() % (span + 1);
   }
   a.loop = uv_default_loop();
   uv_timer_init(a.loop, &a.timeout);
