@@ -2,8 +2,8 @@
  * vocabularies (150k): penalties touch only the tokens a sequence has seen
  * (a small hash table, not vocab-sized counters), top-k is a heap
  * selection of k candidates rather than a sort of the vocabulary, and
- * top-p grows a selected prefix (256, 2048, ...) until it holds the
- * requested mass, so it sorts only what it keeps in the usual case. */
+ * top-p finds its cut with a histogram of weights and a quickselect of the
+ * one bucket the cut falls in, never sorting. */
 #include "engine/sampler.h"
 
 #include <math.h>
@@ -317,18 +317,56 @@ static int select_mass(wcand *c, int n, double need) {
   return lo > 0 ? lo : 1;
 }
 
+/* Buckets of weight: bucket b holds logits whose weight is in
+ * (2^-(b+1), 2^-b], computed from the logit so that it is exactly
+ * monotone in the logit; the last bucket takes everything smaller. */
+#define N_BUCKETS 64
+static int bucket_of(float l, float lmax, float halvings_per_unit) {
+  float d = (lmax - l) * halvings_per_unit;
+  return d < N_BUCKETS - 1 ? (int)d : N_BUCKETS - 1;
+}
+
+/* Moves the candidates of buckets < b to c[0..*start), then those of
+ * bucket b to c[*start..*end). */
+static void gather_buckets(wcand *c, int n, int b, float lmax, float hpu, int *start, int *end) {
+  int j = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = j; i < n; i++) {
+      int bi = bucket_of(c[i].l, lmax, hpu);
+      if (pass ? bi == b : bi < b) wswap(&c[i], &c[j++]);
+    }
+    *(pass ? end : start) = j;
+  }
+}
+
+/* The top-p set over the whole vocabulary: a histogram of weights finds
+ * the bucket where the mass crosses top_p; everything better is kept
+ * without sorting, and only that bucket is quickselected. */
+static int top_p_set(wcand *c, int V, double need, float lmax, float inv_t) {
+  const float hpu = inv_t * 1.44269504f; /* halvings of weight per unit of logit */
+  double mass[N_BUCKETS] = {0};
+  for (int i = 0; i < V; i++) mass[bucket_of(c[i].l, lmax, hpu)] += c[i].w;
+  int b = 0;
+  double above = 0;
+  while (b < N_BUCKETS - 1 && above + mass[b] < need) above += mass[b++];
+  int start, end;
+  gather_buckets(c, V, b, lmax, hpu, &start, &end);
+  return start + select_mass(c + start, end - start, need - above);
+}
+
 /* Top-p without top-k, over the whole vocabulary; then min-p. */
 static int draw_top_p(duet_sampler *s, const float *logits, float lmax) {
   const int V = s->vocab;
+  const float inv_t = 1.f / s->p.temperature;
   wcand *c = malloc((size_t)V * sizeof *c);
   if (!c) return duet_error(DUET_ENOMEM, "sampler: out of memory for %d candidates", V);
   double total = 0;
   float w[8];
   for (int i = 0; i < V; i += 8) {
-    total += weights8(logits, i, V, lmax, 1.f / s->p.temperature, 0.f, w);
+    total += weights8(logits, i, V, lmax, inv_t, 0.f, w);
     for (int j = 0; j < 8 && i + j < V; j++) c[i + j] = (wcand){logits[i + j], w[j], i + j};
   }
-  int m = select_mass(c, V, (double)s->p.top_p * total);
+  int m = top_p_set(c, V, (double)s->p.top_p * total, lmax, inv_t);
   double kept = 0;
   for (int i = 0; i < m; i++) kept += c[i].w >= s->p.min_p ? c[i].w : 0;
   double u = uniform01(s->rng) * kept, acc = 0;
