@@ -160,6 +160,37 @@ static int load_options(json_t *model, duet_bpe *b) {
   return 0;
 }
 
+/* SentencePiece-style models see a whole sentence as one word. If no
+ * token has U+2581 right after another character, no merge can join the
+ * symbols on the two sides of such a U+2581, so the word can be cut there
+ * and each piece merged alone (exactly the same result, and short pieces
+ * repeat, so the word cache works). ignore_merges looks at whole words,
+ * so it rules this out. */
+static const char META[] = "\xE2\x96\x81";
+
+static void detect_split_meta(duet_bpe *b, const duet_vocab *vocab) {
+  b->split_meta = !b->byte_level && !b->ignore_merges && !b->prefix_len && !b->suffix_len;
+  for (int id = 0; id < vocab->size && b->split_meta; id++) {
+    const char *s = vocab->tok[id];
+    for (int i = 1; s && i + 3 <= vocab->len[id]; i++)
+      if (memcmp(s + i, META, 3) == 0 && (i < 3 || memcmp(s + i - 3, META, 3) != 0)) b->split_meta = 0;
+  }
+}
+
+int duet_bpe_encode_split(const duet_bpe *b, const char *w, size_t n, duet_word_fn encode, void *ctx,
+                          duet_ids *out) {
+  if (!b->split_meta) return encode(ctx, w, n, out);
+  size_t start = 0;
+  for (size_t i = 1; i + 3 <= n; i++) {
+    if (memcmp(w + i, META, 3) != 0 || (i >= 3 && memcmp(w + i - 3, META, 3) == 0)) continue;
+    int rc = encode(ctx, w + start, i - start, out);
+    if (rc) return rc;
+    start = i;
+    i += 2;
+  }
+  return encode(ctx, w + start, n - start, out);
+}
+
 int duet_bpe_load(json_t *model, int byte_level, duet_bpe *b, duet_vocab *vocab) {
   memset(b, 0, sizeof *b);
   b->byte_level = byte_level;
@@ -171,6 +202,7 @@ int duet_bpe_load(json_t *model, int byte_level, duet_bpe *b, duet_vocab *vocab)
   rc = rc ? rc : load_merges(json_object_get(model, "merges"), b);
   rc = rc ? rc : load_options(model, b);
   if (!rc && byte_level) rc = load_raw(b, vocab);
+  if (!rc) detect_split_meta(b, vocab);
   return rc;
 }
 

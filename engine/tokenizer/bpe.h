@@ -23,6 +23,7 @@ typedef struct {
   int byte_id[256];     /* byte-level: the single-byte token of each byte */
   int fallback_id[256]; /* <0xNN> tokens, -1 when missing */
   char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix ("" = none) */
+  int split_meta; /* words may be cut before each U+2581 after another char (see bpe.c) */
   size_t prefix_len, suffix_len;
 } duet_bpe;
 
@@ -43,6 +44,11 @@ void duet_bpe_free(duet_bpe *b);
 int duet_bpe_encode_word(const duet_bpe *b, const char *w, size_t n, duet_bpe_scratch *s,
                          duet_ids *out);
 void duet_bpe_scratch_free(duet_bpe_scratch *s);
+/* Appends the ids of a word, cutting it first where split_meta allows;
+ * encode(ctx, segment, len, out) encodes each segment. */
+typedef int (*duet_word_fn)(void *ctx, const char *w, size_t n, duet_ids *out);
+int duet_bpe_encode_split(const duet_bpe *b, const char *w, size_t n, duet_word_fn encode, void *ctx,
+                          duet_ids *out);
 /* Model-vocabulary id of a token string, or -1. */
 int duet_bpe_token_id(const duet_bpe *b, const char *s, size_t len);
 

@@ -16,7 +16,8 @@ static int set_str(duet_decoder_step *st, const char *s) {
   return st->str ? 0 : duet_error(DUET_ENOMEM, "tokenizer: out of memory");
 }
 
-static int load_step(json_t *j, duet_decoder_step *st) {
+static int load_step(json_t *j, void *vst) {
+  duet_decoder_step *st = vst;
   const char *type, *s;
   int rc = duet_json_type(j, "decoder", &type);
   if (rc) return rc;
@@ -44,37 +45,17 @@ static int load_step(json_t *j, duet_decoder_step *st) {
   return 0;
 }
 
-static int add_steps(duet_decoder *d, json_t *j, int depth) {
-  const char *type;
-  int rc = duet_json_type(j, "decoder", &type);
-  if (rc) return rc;
-  if (strcmp(type, "Sequence") == 0) {
-    json_t *list;
-    if (depth > 8) return duet_error(DUET_EFORMAT, "tokenizer.json: decoder Sequences nested too deep");
-    rc = duet_json_array(j, "decoders", "decoder Sequence", &list);
-    for (size_t i = 0; !rc && i < json_array_size(list); i++)
-      rc = add_steps(d, json_array_get(list, i), depth + 1);
-    return rc;
-  }
-  if (d->n == d->cap) {
-    int c = d->cap ? d->cap * 2 : 4;
-    duet_decoder_step *p = realloc(d->steps, (size_t)c * sizeof *p);
-    if (!p) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-    d->steps = p;
-    d->cap = c;
-  }
-  memset(&d->steps[d->n], 0, sizeof(duet_decoder_step));
-  rc = load_step(j, &d->steps[d->n]);
-  d->n++;
-  return rc;
-}
 
 int duet_decoder_load(json_t *j, duet_decoder **out) {
   *out = NULL;
   if (!j || json_is_null(j)) return 0;
   duet_decoder *d = calloc(1, sizeof *d);
   if (!d) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-  int rc = add_steps(d, j, 0);
+  duet_step_list l = {0};
+  int rc = duet_json_steps(j, "decoder", "decoders", sizeof(duet_decoder_step), load_step, &l);
+  d->steps = l.v;
+  d->n = l.n;
+  d->cap = l.cap;
   if (rc) {
     duet_decoder_free(d);
     return rc;

@@ -35,7 +35,14 @@ static void ctx_free(enc_ctx *c) {
   duet_ids_free(&c->cache_ids);
 }
 
-static int encode_word(const duet_tokenizer *t, enc_ctx *c, const char *w, size_t n, duet_ids *out) {
+typedef struct {
+  const duet_tokenizer *t;
+  enc_ctx *c;
+} word_job;
+
+static int encode_word(void *job, const char *w, size_t n, duet_ids *out) {
+  const duet_tokenizer *t = ((word_job *)job)->t;
+  enc_ctx *c = ((word_job *)job)->c;
   if (!c->use_cache || n > CACHE_MAX_WORD) return duet_bpe_encode_word(&t->bpe, w, n, &c->bpe, out);
   int off;
   if (duet_strmap_get(&c->cache, w, n, &off))
@@ -70,7 +77,8 @@ static int encode_words(const duet_tokenizer *t, enc_ctx *c, const char *text, s
   size_t from = out->n;
   for (size_t i = 0; i < c->pre.out->n && !rc; i++) {
     duet_piece p = c->pre.out->v[i];
-    rc = encode_word(t, c, c->pre.base + p.off, p.len, out);
+    word_job job = {t, c};
+    rc = duet_bpe_encode_split(&t->bpe, c->pre.base + p.off, p.len, encode_word, &job, out);
   }
   fuse_unk(t, out, from);
   return rc;

@@ -19,4 +19,16 @@ int duet_json_uint(json_t *obj, const char *key, const char *where, int dflt, in
 /* Array field (required). */
 int duet_json_array(json_t *obj, const char *key, const char *where, json_t **out);
 
+/* Component lists (normalizers, pre-tokenizers, decoders): a "Sequence"
+ * (its list under list_key) is flattened; any other component becomes a
+ * zeroed element of *steps (size bytes each) filled by load(). Elements
+ * are counted even when load fails, so the caller's free releases them. */
+typedef int (*duet_step_load_fn)(json_t *j, void *step);
+typedef struct {
+  void *v;
+  int n, cap;
+} duet_step_list;
+int duet_json_steps(json_t *j, const char *where, const char *list_key, size_t size, duet_step_load_fn load,
+                    duet_step_list *out);
+
 #endif

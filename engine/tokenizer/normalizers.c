@@ -33,7 +33,8 @@ static int dup_str(const char *s, step *st) {
   return 0;
 }
 
-static int load_step(json_t *j, step *st) {
+static int load_step(json_t *j, void *vst) {
+  step *st = vst;
   const char *type, *s;
   int rc = duet_json_type(j, "normalizer", &type);
   if (rc) return rc;
@@ -64,37 +65,17 @@ static int load_step(json_t *j, step *st) {
   return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: normalizer \"%s\" is not supported", type);
 }
 
-static int add_steps(duet_normalizer *n, json_t *j, int depth) {
-  const char *type;
-  int rc = duet_json_type(j, "normalizer", &type);
-  if (rc) return rc;
-  if (strcmp(type, "Sequence") == 0) {
-    json_t *list;
-    if (depth > 8) return duet_error(DUET_EFORMAT, "tokenizer.json: normalizer Sequences nested too deep");
-    rc = duet_json_array(j, "normalizers", "normalizer Sequence", &list);
-    for (size_t i = 0; !rc && i < json_array_size(list); i++)
-      rc = add_steps(n, json_array_get(list, i), depth + 1);
-    return rc;
-  }
-  if (n->n == n->cap) {
-    int c = n->cap ? n->cap * 2 : 4;
-    step *p = realloc(n->steps, (size_t)c * sizeof *p);
-    if (!p) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-    n->steps = p;
-    n->cap = c;
-  }
-  memset(&n->steps[n->n], 0, sizeof(step));
-  rc = load_step(j, &n->steps[n->n]);
-  n->n++; /* counted even on failure so free() releases what it holds */
-  return rc;
-}
 
 int duet_normalizer_load(json_t *j, duet_normalizer **out) {
   *out = NULL;
   if (!j || json_is_null(j)) return 0;
   duet_normalizer *n = calloc(1, sizeof *n);
   if (!n) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-  int rc = add_steps(n, j, 0);
+  duet_step_list l = {0};
+  int rc = duet_json_steps(j, "normalizer", "normalizers", sizeof(step), load_step, &l);
+  n->steps = l.v;
+  n->n = l.n;
+  n->cap = l.cap;
   if (rc) {
     duet_normalizer_free(n);
     return rc;

@@ -47,7 +47,8 @@ static int load_metaspace(json_t *j, duet_pretok_step *st) {
   return 0;
 }
 
-static int load_step(json_t *j, duet_pretok_step *st) {
+static int load_step(json_t *j, void *vst) {
+  duet_pretok_step *st = vst;
   const char *type;
   int rc = duet_json_type(j, "pre_tokenizer", &type);
   if (rc) return rc;
@@ -77,40 +78,20 @@ static int load_step(json_t *j, duet_pretok_step *st) {
   return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: pre_tokenizer \"%s\" is not supported", type);
 }
 
-static int add_steps(duet_pretok *p, json_t *j, int depth) {
-  const char *type;
-  int rc = duet_json_type(j, "pre_tokenizer", &type);
-  if (rc) return rc;
-  if (strcmp(type, "Sequence") == 0) {
-    json_t *list;
-    if (depth > 8) return duet_error(DUET_EFORMAT, "tokenizer.json: pre_tokenizer Sequences nested too deep");
-    rc = duet_json_array(j, "pretokenizers", "pre_tokenizer Sequence", &list);
-    for (size_t i = 0; !rc && i < json_array_size(list); i++)
-      rc = add_steps(p, json_array_get(list, i), depth + 1);
-    return rc;
-  }
-  if (p->n && p->steps[p->n - 1].kind == P_BYTE_LEVEL)
-    return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: pre_tokenizer \"%s\" after ByteLevel is not supported",
-                      type);
-  if (p->n == p->cap) {
-    int c = p->cap ? p->cap * 2 : 4;
-    duet_pretok_step *q = realloc(p->steps, (size_t)c * sizeof *q);
-    if (!q) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-    p->steps = q;
-    p->cap = c;
-  }
-  memset(&p->steps[p->n], 0, sizeof(duet_pretok_step));
-  rc = load_step(j, &p->steps[p->n]);
-  p->n++;
-  return rc;
-}
 
 int duet_pretok_load(json_t *j, duet_pretok **out) {
   *out = NULL;
   if (!j || json_is_null(j)) return 0;
   duet_pretok *p = calloc(1, sizeof *p);
   if (!p) return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
-  int rc = add_steps(p, j, 0);
+  duet_step_list l = {0};
+  int rc = duet_json_steps(j, "pre_tokenizer", "pretokenizers", sizeof(duet_pretok_step), load_step, &l);
+  p->steps = l.v;
+  p->n = l.n;
+  p->cap = l.cap;
+  for (int k = 0; !rc && k + 1 < p->n; k++)
+    if (p->steps[k].kind == P_BYTE_LEVEL)
+      rc = duet_error(DUET_EUNSUPPORTED, "tokenizer.json: a pre_tokenizer after ByteLevel is not supported");
   if (rc) {
     duet_pretok_free(p);
     return rc;
