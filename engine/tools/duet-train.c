@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/bpe_train.h"
 #include "engine/error.h"
@@ -122,6 +123,16 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
   return duet_error(DUET_EINVAL, "unknown option %s (see --help)", f);
 }
 
+/* Output files are replaced by rename (atomic writes): refuse a path that
+ * exists and is not a regular file (a device such as /dev/null would be
+ * replaced by a plain file). */
+static int check_out_file(const char *flag, const char *path) {
+  struct stat st;
+  if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return duet_error(DUET_EINVAL, "%s %s: exists and is not a regular file", flag, path);
+  return DUET_OK;
+}
+
 static int cmd_train(int argc, char **argv) {
   duet_train_opts o;
   duet_train_opts_defaults(&o);
@@ -135,6 +146,10 @@ static int cmd_train(int argc, char **argv) {
     }
   }
   o.hp.total_steps = o.steps;
+  if (check_out_file("--val-text", o.val_text_out) < 0) {
+    fprintf(stderr, "duet-train: %s\n", duet_last_error());
+    return 2;
+  }
   if (o.n_data == 0) {
     fprintf(stderr, "duet-train: no --data file given\n");
     usage(stderr);
@@ -195,7 +210,7 @@ static int grads_run(const char *model, const char *tok_s, const char *tgt_s, in
   int n = parse_ids("--tokens", tok_s, &tok), nt = parse_ids("--targets", tgt_s, &tgt);
   duet_llama_train *m = NULL;
   duet_tape t = {0};
-  if ((rc = n < 0 ? n : nt) < 0) goto done;
+  if ((rc = n < 0 ? n : nt) < 0 || (rc = check_out_file("--out", out)) < 0) goto done;
   if (n != nt || n % B != 0) {
     rc = duet_error(DUET_EINVAL, "%d tokens and %d targets must be equal and a multiple of --batch %d", n, nt, B);
     goto done;
