@@ -77,8 +77,8 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, long at
  * (always_inline), so the arrays live in registers. */
 static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const void *w, int O, int K,
                                                            int o, int R, int NX, duet_dtype t) {
-  __m256 acc[2][4];
-#pragma GCC unroll 2
+  __m256 acc[4][4];
+#pragma GCC unroll 4
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
@@ -87,8 +87,9 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
     __m256 xv[4];
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) xv[n] = _mm256_loadu_ps(x + (long)n * K + i);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
+      _mm_prefetch((const char *)w + ((long)(o + r) * K + i) * (t == DUET_F32 ? 4 : 2) + 768, _MM_HINT_T0);
       __m256 wv = load8(w, (long)(o + r) * K + i, t);
 #pragma GCC unroll 4
       for (int n = 0; n < NX; n++) acc[r][n] = _mm256_fmadd_ps(wv, xv[n], acc[r][n]);
@@ -113,7 +114,10 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
  * read from memory once whatever N). */
 static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const void *w, int N,
                                                              int O, int K, int o0, int o1, duet_dtype t) {
-  for (int o = o0; o < o1; o += 2) {
+  int o = o0;
+  if (N == 1) /* one x row: 4 W rows at a time, 4 streams and accumulators */
+    for (; o + 4 <= o1; o += 4) dot_block(out, x, w, O, K, o, 4, 1, t);
+  for (; o < o1; o += 2) {
     int two = o1 - o >= 2;
     for (int g = 0; g < N; g += 4) {
       const float *xg = x + (long)g * K;
