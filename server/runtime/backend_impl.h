@@ -52,6 +52,8 @@ int duet_sock_client_new(duet_backend *b, int reconnect, void (*on_down)(duet_ba
 int duet_sock_client_connect(duet_sock_client *c, const char *addr);
 int duet_sock_client_send(duet_sock_client *c, uint8_t *buf, size_t len);
 int duet_sock_client_connected(const duet_sock_client *c);
+/* Close the current connection (as if the peer had gone). */
+void duet_sock_client_drop(duet_sock_client *c);
 /* Send SHUTDOWN when connected (shutdown != 0), close, then done(b). */
 void duet_sock_client_close(duet_sock_client *c, int shutdown, void (*done)(duet_backend *b));
 

@@ -118,6 +118,10 @@ int duet_sock_client_send(duet_sock_client *s, uint8_t *buf, size_t len) {
 
 int duet_sock_client_connected(const duet_sock_client *s) { return s->connected; }
 
+void duet_sock_client_drop(duet_sock_client *s) {
+  if (s->conn) duet_sock_conn_close(s->conn, "worker job exited");
+}
+
 void duet_sock_client_close(duet_sock_client *s, int shutdown, void (*done)(duet_backend *b)) {
   s->closing = 1;
   s->done = done;

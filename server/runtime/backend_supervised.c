@@ -101,6 +101,9 @@ static void on_job_exit(uv_process_t *p, int64_t status, int sig) {
     maybe_done(s);
     return;
   }
+  /* The old coordinator may outlive mpirun for a moment: drop its
+   * connection so the next job's can be made. */
+  duet_sock_client_drop(s->client);
   if (uv_now(s->b->loop) - s->started_ms > 60000) s->backoff_ms = 500;
   fprintf(stderr, "duet: %s; restarting in %d ms\n", why, s->backoff_ms);
   uv_timer_start(&s->timer, on_restart, (uint64_t)s->backoff_ms, 0);

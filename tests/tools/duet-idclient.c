@@ -12,7 +12,14 @@
  * after a random number of tokens in [0, min(N, 32)] (0 = right after
  * submit); --expect-free:
  * after the last finish, wait for stats showing every decode pool empty
- * again (exit 1 if not within 10 s); --timeout S (default 60). */
+ * again (exit 1 if not within 10 s); --timeout S (default 60);
+ * --kill-job (supervised only): at the first token, SIGKILL the mpirun this
+ * process started; every in-flight request must then finish with an error,
+ * the backend must come back by itself, and the prompts are submitted
+ * again (the printed results are the second round's). */
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,7 @@ typedef struct {
   int n_reqs, n_done, submitted, expect_free, max_tokens, ignore_eos, failed;
   uv_timer_t timeout, free_wait;
   int free_ok, stats_seen;
+  int kill_job, killed, round1_errors, round1_finished, went_down;
   duet_stats_msg last;
 } app;
 
@@ -121,8 +129,38 @@ static void maybe_done(app *a) {
   finish_all(a);
 }
 
+/* SIGKILL our own child named mpirun (the supervised job), by pid. */
+static int kill_child_mpirun(void) {
+  DIR *d = opendir("/proc");
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d));) {
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    int pid, ppid;
+    char comm[64], state;
+    if (sscanf(buf, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 && ppid == getpid() && !strcmp(comm, "mpirun")) {
+      kill(pid, SIGKILL);
+      n++;
+    }
+  }
+  if (d) closedir(d);
+  return n;
+}
+
+static void submit_all(app *a);
+
 static void on_tokens(uint64_t id, const duet_tokens_msg *t, void *user) {
   app *a = user;
+  if (a->kill_job && !a->killed) {
+    a->killed = 1;
+    fprintf(stderr, "duet-idclient: killing the worker job (%d process)\n", kill_child_mpirun());
+    return;
+  }
   req *r = &a->reqs[id];
   for (int i = 0; i < t->n; i++) {
     if (r->n_out == r->cap_out) r->out = realloc(r->out, sizeof(int32_t) * (size_t)(r->cap_out = 2 * r->cap_out + 16));
@@ -136,6 +174,11 @@ static void on_tokens(uint64_t id, const duet_tokens_msg *t, void *user) {
 
 static void on_finish(uint64_t id, const duet_finish_msg *f, void *user) {
   app *a = user;
+  if (a->killed && !a->went_down) { /* round 1, failed by the job's death */
+    a->round1_errors += f->reason == DUET_FINISH_ERROR;
+    a->round1_finished++;
+    return;
+  }
   req *r = &a->reqs[id];
   if (r->finished) {
     fprintf(stderr, "duet-idclient: request %llu finished twice\n", (unsigned long long)id);
@@ -158,8 +201,25 @@ static void on_stats(const duet_stats_msg *s, void *user) {
 static void on_state(int ready, const char *why, void *user) {
   app *a = user;
   fprintf(stderr, "duet-idclient: workers %s (%s)\n", ready ? "ready" : "down", why);
-  if (!ready || a->submitted) return;
-  a->submitted = 1;
+  if (!ready && a->killed && !a->went_down) {
+    a->went_down = 1;
+    /* Every request of round 1 must have its one finish by now (the
+     * backend fails them before reporting down), some with an error. */
+    if (a->round1_finished + a->n_done != a->n_reqs || a->round1_errors == 0) {
+      fprintf(stderr, "duet-idclient: when the job died %d of %d requests had finished (%d with an error)\n",
+              a->round1_finished + a->n_done, a->n_reqs, a->round1_errors);
+      a->failed = 1;
+    }
+  }
+  if (!ready || (a->submitted && !(a->went_down && a->submitted == 1))) return;
+  a->submitted++;
+  if (a->submitted == 2) fprintf(stderr, "duet-idclient: workers back; submitting again\n");
+  submit_all(a);
+}
+
+static void submit_all(app *a) {
+  a->n_done = 0;
+  for (int i = 0; i < a->n_reqs; i++) a->reqs[i].n_out = a->reqs[i].finished = 0;
   for (int i = 0; i < a->n_reqs; i++) {
     duet_request_msg q = {0};
     duet_sampling_defaults(&q.sampling);
@@ -225,6 +285,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--cancel-random")) cancel_seed = atol(v), i++;
     else if (!strcmp(k, "--ignore-eos")) a.ignore_eos = 1;
     else if (!strcmp(k, "--expect-free")) a.expect_free = 1;
+    else if (!strcmp(k, "--kill-job")) a.kill_job = 1;
     else {
       fprintf(stderr, "duet-idclient: unknown argument %s\n", k);
       return 2;
