@@ -90,11 +90,13 @@ void duet_dataset_free(duet_dataset *d) {
   memset(d, 0, sizeof *d);
 }
 
-void duet_dataset_sample(const duet_dataset *d, duet_rng *r, int B, int T, int *tokens, int *targets) {
+void duet_dataset_sample(const duet_dataset *d, duet_rng *r, int B, int first, int count, int T, int *tokens,
+                         int *targets) {
   for (int b = 0; b < B; b++) {
-    long start = (long)duet_rng_below(r, (uint64_t)(d->n_train - T));
-    memcpy(tokens + (long)b * T, d->train + start, (size_t)T * sizeof(int));
-    memcpy(targets + (long)b * T, d->train + start + 1, (size_t)T * sizeof(int));
+    long start = (long)duet_rng_below(r, (uint64_t)(d->n_train - T)); /* every rank draws all: same PRNG stream */
+    if (b < first || b >= first + count) continue;
+    memcpy(tokens + (long)(b - first) * T, d->train + start, (size_t)T * sizeof(int));
+    memcpy(targets + (long)(b - first) * T, d->train + start + 1, (size_t)T * sizeof(int));
   }
 }
 

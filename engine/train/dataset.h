@@ -30,9 +30,11 @@ int duet_dataset_build(duet_dataset *d, const char *const *files, int n_files, c
                        double val_frac, int seq);
 void duet_dataset_free(duet_dataset *d);
 
-/* B random training windows: tokens (B, T) and targets (B, T), the same
- * window shifted by one. */
-void duet_dataset_sample(const duet_dataset *d, duet_rng *r, int B, int T, int *tokens, int *targets);
+/* Draw B random training windows and keep windows first .. first+count-1
+ * (a data-parallel rank's slice; 0, B for all): tokens (count, T) and
+ * targets (count, T), the same window shifted by one. */
+void duet_dataset_sample(const duet_dataset *d, duet_rng *r, int B, int first, int count, int T, int *tokens,
+                         int *targets);
 
 /* Validation windows: consecutive, non-overlapping, so each validation
  * token is predicted once. Count (at most max, all when max <= 0) and the

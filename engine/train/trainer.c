@@ -27,6 +27,7 @@ void duet_train_opts_defaults(duet_train_opts *o) {
   o->seed = 1337;
   o->val_frac = 0.1;
   o->save_dtype = DUET_F32;
+  o->dp_size = 1;
 }
 
 void duet_train_result_free(duet_train_result *r) {
@@ -84,6 +85,9 @@ static int check_opts(const duet_train_opts *o) {
     return duet_error(DUET_EINVAL, "--steps %d, --batch %d, --seq %d, --accum %d must be positive", o->steps,
                       o->batch, o->seq, o->accum);
   if ((long)o->batch * o->seq > (1L << 28)) return duet_error(DUET_EINVAL, "--batch x --seq is too large");
+  if (o->dp_size < 1 || o->dp_rank < 0 || o->dp_rank >= o->dp_size || (o->dp_size > 1 && !o->allreduce_sum))
+    return duet_error(DUET_EINVAL, "data parallel: rank %d of %d (with an allreduce when > 1)", o->dp_rank,
+                      o->dp_size);
   if (o->hp.lr <= 0 || o->hp.warmup < 0 || o->hp.weight_decay < 0 || o->grad_clip < 0)
     return duet_error(DUET_EINVAL, "--lr must be positive; --warmup, --weight-decay, --grad-clip not negative");
   return DUET_OK;
@@ -181,34 +185,51 @@ static float bits_per_byte(const run *r, float val_loss) {
   return (float)(val_loss * (double)r->data.n_val / ((double)r->data.val_bytes * M_LN2));
 }
 
+/* Sum over the data-parallel group, then average. */
+static void dp_mean(const run *r, float *buf, long n) {
+  if (r->o.dp_size <= 1) return;
+  r->o.allreduce_sum(buf, n, r->o.allreduce_ctx);
+  duet_scale(buf, n, 1.0f / r->o.dp_size);
+}
+
 /* One optimizer step over accum micro-batches. */
 static int train_step(run *r, float *loss) {
   const duet_train_opts *o = &r->o;
   double sum = 0;
   for (int a = 0; a < o->accum; a++) {
-    duet_dataset_sample(&r->data, &r->rng, o->batch, o->seq, r->tokens, r->targets);
+    duet_dataset_sample(&r->data, &r->rng, o->batch * o->dp_size, o->batch * o->dp_rank, o->batch, o->seq, r->tokens,
+                        r->targets);
     float l = 0;
     int rc = duet_llama_train_grad(r->m, &r->tape, r->tokens, r->targets, o->batch, o->seq, 1.0f / o->accum, a > 0, &l);
     if (rc < 0) return rc;
     sum += l;
   }
   *loss = (float)(sum / o->accum);
+  dp_mean(r, r->m->grads, r->m->n_params);
+  dp_mean(r, loss, 1);
   if (!isfinite(*loss)) return duet_error(DUET_ERANGE, "training diverged: loss %g at step %d", *loss, r->step + 1);
   duet_llama_train_adamw_step(r->m, &r->opt, &o->hp, r->step, o->grad_clip);
   return DUET_OK;
 }
 
 static void progress(const run *r, float loss, float val, double t0, int step0) {
-  if (!r->o.progress) return;
+  if (!r->o.progress || r->o.dp_rank != 0) return;
   double el = now_s() - t0;
   int done = r->step - step0, left = r->o.steps - r->step;
-  double tps = el > 0 ? (double)done * r->o.batch * r->o.seq * r->o.accum / el : 0;
+  double tps = el > 0 ? (double)done * r->o.batch * r->o.dp_size * r->o.seq * r->o.accum / el : 0;
   double eta = done > 0 ? el / done * left : 0;
   char vbuf[32] = "";
   if (isfinite(val)) snprintf(vbuf, sizeof vbuf, " | val %.4f", val);
   fprintf(stderr, "\rstep %d/%d | loss %.4f%s | %.0f tok/s | lr %.2e | ETA %dm%02ds   ", r->step, r->o.steps, loss,
           vbuf, tps, duet_lr_at(&r->o.hp, r->step - 1), (int)(eta / 60), (int)eta % 60);
   fflush(stderr);
+}
+
+/* Checkpoint (rank 0 only: every rank holds the same state). */
+static int save(const run *r) {
+  if (r->o.dp_rank != 0) return DUET_OK;
+  return duet_checkpoint_save(r->o.out, r->tok_dir, r->m, &r->opt, &r->rng, r->step, r->data.fingerprint, &r->o,
+                              r->res);
 }
 
 static int loop(run *r) {
@@ -220,7 +241,7 @@ static int loop(run *r) {
     if (o->eval_every > 0 && r->step % o->eval_every == 0) {
       if ((rc = evaluate(r, o->eval_windows, &val)) < 0) return rc;
       r->res->val[r->step] = val;
-      if (o->progress) fprintf(stderr, "\n");
+      if (o->progress && o->dp_rank == 0) fprintf(stderr, "\n");
     }
     float loss;
     if ((rc = train_step(r, &loss)) < 0) return rc;
@@ -229,12 +250,11 @@ static int loop(run *r) {
     progress(r, loss, val, t0, step0);
     int stop = o->stop_after > 0 && r->step >= o->stop_after && r->step < o->steps;
     if (stop || (o->save_every > 0 && r->step % o->save_every == 0 && r->step < o->steps)) {
-      rc = duet_checkpoint_save(o->out, r->tok_dir, r->m, &r->opt, &r->rng, r->step, r->data.fingerprint, o, r->res);
-      if (rc < 0 || stop) return rc;
+      if ((rc = save(r)) < 0 || stop) return rc;
     }
   }
   double el = now_s() - t0;
-  r->res->tokens_per_s = el > 0 ? (double)(r->step - step0) * o->batch * o->seq * o->accum / el : 0;
+  r->res->tokens_per_s = el > 0 ? (double)(r->step - step0) * o->batch * o->dp_size * o->seq * o->accum / el : 0;
   return DUET_OK;
 }
 
@@ -244,8 +264,7 @@ static int finish(run *r) {
   int rc = evaluate(r, 0, &r->res->val_loss);
   if (rc < 0) return rc;
   r->res->val_bpb = bits_per_byte(r, r->res->val_loss);
-  rc = duet_checkpoint_save(r->o.out, r->tok_dir, r->m, &r->opt, &r->rng, r->step, r->data.fingerprint, &r->o, r->res);
-  if (rc < 0) return rc;
+  if ((rc = save(r)) < 0 || r->o.dp_rank != 0) return rc;
   rc = duet_checkpoint_plot(r->o.out, r->res);
   if (r->o.progress)
     fprintf(stderr, "\ndone: %d steps, train loss %.4f, val loss %.4f, %.4f bits per byte (%ld val bytes), %.0f tok/s\n",
@@ -259,7 +278,7 @@ int duet_train_run(const duet_train_opts *opts, duet_train_result *res) {
   run r = {.o = *opts, .res = res};
   if (!r.o.out && r.o.resume) r.o.out = r.o.resume;
   int rc = setup(&r);
-  if (rc >= 0 && mkdir(r.o.out, 0755) < 0 && errno != EEXIST)
+  if (rc >= 0 && r.o.dp_rank == 0 && mkdir(r.o.out, 0755) < 0 && errno != EEXIST)
     rc = duet_error(DUET_EIO, "--out %s: %s", r.o.out, strerror(errno));
   if (rc >= 0) rc = loop(&r);
   int stopped = r.o.stop_after > 0 && r.step < r.o.steps;

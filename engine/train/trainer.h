@@ -45,6 +45,15 @@ typedef struct {
   duet_dtype save_dtype;
   int progress; /* print the progress line and summary to stderr */
   const char *val_text_out; /* write the held-out validation bytes here (to compare with xz) */
+  /* Data parallel (filled by engine/parallel under mpirun; zero when
+   * alone): rank dp_rank of dp_size trains on its slice of every global
+   * batch of batch * dp_size windows (the windows a single process with
+   * that batch would draw), then allreduce_sum adds the gradients and the
+   * loss over the group in place and they are averaged, so the run equals
+   * the single-process one. Only rank 0 writes files and prints. */
+  int dp_rank, dp_size;
+  void (*allreduce_sum)(float *buf, long n, void *ctx);
+  void *allreduce_ctx;
 } duet_train_opts;
 
 /* Defaults: batch 8, seq 256, accum 1, lr 3e-4, warmup 0, cosine to 0.1 lr,

@@ -6,6 +6,7 @@
  *  - the checkpoint is a Hugging Face directory duet_model_load reads;
  *  - bad input is refused before any work, with a message naming it. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,69 @@ static void test_accumulation(void) {
   duet_train_result_free(&r1), duet_train_result_free(&r2);
 }
 
+/* Two data-parallel "ranks" as threads, summing through a shared buffer
+ * (the role MPI_Allreduce plays under mpirun): batch 2 on each must equal
+ * batch 4 in one process. */
+typedef struct {
+  pthread_barrier_t bar;
+  float *slot[2];
+} fake_group;
+
+typedef struct {
+  fake_group *g;
+  int rank, rc;
+  duet_train_opts o;
+  duet_train_result res;
+} fake_rank;
+
+static void fake_allreduce(float *buf, long n, void *ctx) {
+  fake_rank *r = ctx;
+  r->g->slot[r->rank] = buf;
+  pthread_barrier_wait(&r->g->bar);
+  float *sum = malloc(sizeof(float) * n);
+  for (long i = 0; i < n; i++) sum[i] = r->g->slot[0][i] + r->g->slot[1][i];
+  pthread_barrier_wait(&r->g->bar); /* both have read both before either writes */
+  memcpy(buf, sum, sizeof(float) * n);
+  free(sum);
+}
+
+static void *fake_rank_main(void *arg) {
+  fake_rank *r = arg;
+  r->rc = duet_train_run(&r->o, &r->res);
+  return NULL;
+}
+
+static void test_data_parallel_hook(void) {
+  char a[300], b[300];
+  snprintf(a, sizeof a, "%s/dp1", tmp), snprintf(b, sizeof b, "%s/dp2", tmp);
+  duet_train_opts o1 = base_opts(a);
+  o1.steps = o1.hp.total_steps = 4;
+  duet_train_result r1 = {0};
+  CHECK(run(o1, &r1) == 0, "single-process run");
+  fake_group g = {0};
+  pthread_barrier_init(&g.bar, NULL, 2);
+  fake_rank ranks[2];
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    ranks[i] = (fake_rank){.g = &g, .rank = i, .o = o1};
+    ranks[i].o.out = b, ranks[i].o.batch = 2;
+    ranks[i].o.dp_rank = i, ranks[i].o.dp_size = 2;
+    ranks[i].o.allreduce_sum = fake_allreduce, ranks[i].o.allreduce_ctx = &ranks[i];
+    pthread_create(&th[i], NULL, fake_rank_main, &ranks[i]);
+  }
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  double worst = 0;
+  for (int i = 0; i < r1.n && i < ranks[0].res.n; i++)
+    worst = fmax(worst, fabs(r1.loss[i] - ranks[0].res.loss[i]) / r1.loss[i]);
+  CHECK(ranks[0].rc == 0 && ranks[1].rc == 0 && ranks[0].res.n == 4 && worst < 1e-5,
+        "2 ranks x batch 2 vs batch 4: worst relative loss difference %.3g", worst);
+  CHECK(ranks[1].res.n == 4 && !memcmp(ranks[0].res.loss, ranks[1].res.loss, 4 * sizeof(float)),
+        "both ranks report the same losses");
+  for (int i = 0; i < 2; i++) duet_train_result_free(&ranks[i].res);
+  duet_train_result_free(&r1);
+  pthread_barrier_destroy(&g.bar);
+}
+
 static void expect_error(duet_train_opts o, int code, const char *needle) {
   duet_train_result r;
   int rc = duet_train_run(&o, &r);
@@ -160,6 +224,7 @@ int main(void) {
   write_corpus(data_path);
   test_reproducible_and_resume();
   test_accumulation();
+  test_data_parallel_hook();
   test_bad_input();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
