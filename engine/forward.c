@@ -190,6 +190,19 @@ static int run(const duet_model *m, duet_workspace *ws, const kv_target *t, cons
   return duet_linear_forward(logits, xl, &m->lm_head, NULL, n_out); // (n_out,dim) -> (n_out,vocab)
 }
 
+// The workspace and the pool must have been made for this model (shard):
+// their sizes are what every write below trusts.
+static int check_shapes(const duet_model *m, duet_kv_pool *pool, const duet_workspace *ws) {
+  const duet_config *c = &m->cfg;
+  if (ws->dim != c->dim || ws->hd != c->head_dim || ws->nh != m->n_heads_local || ws->nkv != m->n_kv_heads_local ||
+      ws->hidden != m->hidden_local)
+    return duet_error(DUET_EINVAL, "forward: the workspace was made for another model shape");
+  size_t want = 2 * (size_t)duet_kv_block_size(pool) * (size_t)m->n_kv_heads_local * (size_t)c->head_dim;
+  if (duet_kv_layer_floats(pool) != want || !duet_kv_layer_data(pool, 0, c->n_layers - 1))
+    return duet_error(DUET_EINVAL, "forward: the KV pool's layers, kv heads or head_dim do not match the model");
+  return DUET_OK;
+}
+
 static int check_tokens(const duet_model *m, const int *tokens, int n) {
   for (int i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab)
@@ -201,7 +214,8 @@ int duet_prefill(const duet_model *m, duet_kv_pool *pool, duet_kv_seq *seq, cons
                  int all_logits, duet_workspace *ws, const duet_forward_hooks *hooks) {
   if (n <= 0 || n > ws->max_tokens)
     return duet_error(DUET_EINVAL, "prefill of %d tokens (workspace holds 1..%d)", n, ws->max_tokens);
-  int rc = check_tokens(m, tokens, n);
+  int rc = check_shapes(m, pool, ws);
+  if (rc == DUET_OK) rc = check_tokens(m, tokens, n);
   if (rc < 0) return rc;
   int p0 = seq->n_tokens;
   if ((rc = duet_kv_seq_reserve(pool, seq, p0 + n)) < 0) return rc;
@@ -236,7 +250,8 @@ int duet_decode(const duet_model *m, duet_kv_pool *pool, duet_kv_seq **seqs, con
                 float *logits, duet_workspace *ws, const duet_forward_hooks *hooks) {
   if (n_seqs <= 0 || n_seqs > ws->max_tokens)
     return duet_error(DUET_EINVAL, "decode of %d sequences (workspace holds 1..%d)", n_seqs, ws->max_tokens);
-  int rc = check_tokens(m, tokens, n_seqs);
+  int rc = check_shapes(m, pool, ws);
+  if (rc == DUET_OK) rc = check_tokens(m, tokens, n_seqs);
   if (rc < 0) return rc;
   if ((rc = decode_reserve(pool, seqs, n_seqs)) < 0) return rc;
   int max_len = 0;

@@ -144,6 +144,17 @@ static void refusals(void) {
   CHECK_OK(duet_decode(m, r.pool, &ab[1], test_ids, 1, r.logits, r.ws, NULL));
   CHECK(b.n_tokens == 5 && b.n_blocks == 2);
   duet_kv_seq_release(r.pool, &b);
+  // a pool or workspace made for another shape is refused, not overrun
+  duet_kv_pool *other;
+  CHECK_OK(duet_kv_pool_new(4, 4, m->cfg.n_layers, m->n_kv_heads_local + 1, m->cfg.head_dim, &other));
+  CHECK(duet_prefill(m, other, &a, test_ids, 2, NULL, 0, r.ws, NULL) == DUET_EINVAL && a.n_tokens == 0);
+  duet_kv_pool_free(other);
+  CHECK_OK(duet_kv_pool_new(4, 4, m->cfg.n_layers - 1, m->n_kv_heads_local, m->cfg.head_dim, &other));
+  CHECK(duet_decode(m, other, ab, test_ids, 1, NULL, r.ws, NULL) == DUET_EINVAL);
+  duet_kv_pool_free(other);
+  duet_model *q3 = load("qwen3_qknorm", 0, 1);
+  if (q3) CHECK(duet_prefill(q3, r.pool, &a, test_ids, 2, NULL, 0, r.ws, NULL) == DUET_EINVAL);
+  duet_model_free(q3);
   runner_free(&r);
   duet_model_free(m);
 }
