@@ -5,6 +5,8 @@
  *
  *   duet-bench-engine [--shapes 15M,110M|none] [--json FILE] [--roofline FILE.svg] [--quick]
  *
+ * Prefill: best of 3 runs; decode: the median of 16 steps (after 2 warm-up
+ * steps), each step one token for each of B sequences of context 64.
  * prefill FLOPs = 2 x non-embedding params x tokens + causal attention
  *                 (4 x layers x heads x head_dim x T(T+1)/2) + the last
  *                 position's logits (2 x dim x vocab);
@@ -72,6 +74,11 @@ static int bench_prefill(bench *b, int T, double *tok_s) {
   return DUET_OK;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 // tokens/s of decoding B sequences of DECODE_CTX tokens together. The
 // context is prefilled once and its blocks copied to the other sequences.
 static int bench_decode(bench *b, int B, double *tok_s) {
@@ -87,15 +94,17 @@ static int bench_decode(bench *b, int B, double *tok_s) {
                duet_kv_layer_floats(b->pool) * sizeof(float));
     seqs[i].n_tokens = DECODE_CTX;
   }
-  int steps = quick ? 4 : DECODE_STEPS;
-  double t0 = 0;
+  // the median step: a shared machine's hiccups hit single steps
+  int steps = quick ? 5 : DECODE_STEPS;
+  double dt[DECODE_STEPS];
   for (int k = -2; k < steps && rc == DUET_OK; k++) { /* two warm-up steps */
-    if (k == 0) t0 = duet_now();
+    double t0 = duet_now();
     rc = duet_decode(b->m, b->pool, sp, b->tokens + k + 2, B, b->logits, b->ws, NULL);
+    if (k >= 0) dt[k] = duet_now() - t0;
   }
-  double dt = duet_now() - t0;
   for (int i = 0; i < B; i++) duet_kv_seq_release(b->pool, &seqs[i]);
-  *tok_s = (double)B * steps / dt;
+  qsort(dt, (size_t)steps, sizeof(double), cmp_double);
+  *tok_s = B / dt[steps / 2];
   return rc;
 }
 
