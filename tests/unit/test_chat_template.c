@@ -100,17 +100,15 @@ static void test_reference_renders(void) {
   json_t *exp = json_load_file("fixtures/chat/expected.json", 0, &err);
   json_t *conv_root = json_load_file("fixtures/chat/conversations.json", 0, &err);
   json_t *convs = json_object_get(conv_root, "conversations");
-  char *llama2_src = read_text("fixtures/chat/llama2-chat.jinja");
-  CHECK(exp && convs && llama2_src, "fixtures/chat missing (run from tests/)");
-  if (!exp || !convs || !llama2_src) {
-    json_decref(exp);
-    json_decref(conv_root);
-    free(llama2_src);
-    return;
-  }
-  duet_chat_template *tpl[3] = {0};
-  int rc = duet_chat_template_new(llama2_src, "<s>", "</s>", &tpl[0]);
+  /* llama2 and llama4 from committed template files, llama3 and qwen3 from the real configs */
+  static const char *const names[4] = {"llama2", "llama3", "qwen3", "llama4"};
+  char *llama2_src = read_text("fixtures/chat/llama2-chat.jinja"), *llama4_src = read_text("fixtures/chat/llama4-chat.jinja");
+  CHECK(exp && convs && llama2_src && llama4_src, "fixtures/chat missing (run from tests/)");
+  duet_chat_template *tpl[4] = {0};
+  int rc = llama2_src ? duet_chat_template_new(llama2_src, "<s>", "</s>", &tpl[0]) : DUET_ENOENT;
   CHECK(rc == DUET_OK, "llama2 template: %s", duet_last_error());
+  rc = llama4_src ? duet_chat_template_new(llama4_src, "<|begin_of_text|>", "<|eot|>", &tpl[3]) : DUET_ENOENT;
+  CHECK(rc == DUET_OK, "llama4 template: %s", duet_last_error());
   for (int k = 1; k < 3; k++) {
     rc = duet_chat_template_load(npm_models[k], &tpl[k]);
     CHECK(rc == DUET_OK, "%s: %s (run tests/npm-deps.sh)", npm_models[k], duet_last_error());
@@ -120,8 +118,9 @@ static void test_reference_renders(void) {
   int compared = 0;
   json_array_foreach(json_object_get(exp, "cases"), i, c) {
     const char *name = json_string_value(json_object_get(c, "template"));
-    int k = !strcmp(name, "llama2") ? 0 : !strcmp(name, "llama3") ? 1 : 2;
-    if (!tpl[k]) continue;
+    int k = 0;
+    while (k < 3 && strcmp(name, names[k])) k++;
+    if (!tpl[k] || !convs) continue;
     json_t *msgs = json_array_get(convs, (size_t)json_integer_value(json_object_get(c, "conversation")));
     char *out = NULL;
     json_t *vc = json_object_get(c, "vars_case"); /* extra variables: tools, enable_thinking... */
@@ -141,11 +140,12 @@ static void test_reference_renders(void) {
     compared++;
     free(out);
   }
-  CHECK(compared >= 100, "only %d reference cases compared", compared);
-  for (int k = 0; k < 3; k++) duet_chat_template_free(tpl[k]);
+  CHECK(compared >= 150, "only %d reference cases compared", compared);
+  for (int k = 0; k < 4; k++) duet_chat_template_free(tpl[k]);
   json_decref(exp);
   json_decref(conv_root);
   free(llama2_src);
+  free(llama4_src);
 }
 
 static void test_no_template(void) {
