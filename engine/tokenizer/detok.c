@@ -102,7 +102,7 @@ static int release(duet_detok *d, const char *s, size_t n, int final) {
   if (rc) return rc;
   size_t cut = final ? d->hold.n : hold_cut(&d->hold);
   if (!cut) return 0;
-  size_t m = duet_cleanup_spaces(d->hold.p, cut);
+  size_t m = duet_cleanup_spaces(d->hold.p, cut); /* cut > 0: hold.p is set */
   rc = duet_tbuf_put(&d->outq, d->hold.p, m);
   memmove(d->hold.p, d->hold.p + cut, d->hold.n - cut);
   d->hold.n -= cut;
@@ -114,7 +114,8 @@ static int hand_out(duet_detok *d, char *out, size_t cap) {
   size_t n = d->outq.n < cap ? d->outq.n : cap;
   while (n < d->outq.n && n > 0 && ((unsigned char)d->outq.p[n] & 0xC0) == 0x80) n--;
   if (n > 0x7fffffff) n = 0x7fffffff;
-  if (n) memcpy(out, d->outq.p, n);
+  if (!n) return 0;
+  memcpy(out, d->outq.p, n);
   memmove(d->outq.p, d->outq.p + n, d->outq.n - n);
   d->outq.n -= n;
   return (int)n;

@@ -19,7 +19,7 @@ uint64_t duet_hash_bytes(const void *p, size_t len) {
     len -= 8;
   }
   uint64_t w = 0;
-  memcpy(&w, s, len);
+  if (len) memcpy(&w, s, len);
   h = (h ^ w) * 0x100000001b3ULL;
   return duet_pair_hash(h);
 }

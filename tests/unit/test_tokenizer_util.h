@@ -23,7 +23,7 @@ static int failed, passed;
     }                                                                          \
   } while (0)
 
-static char *read_file(const char *path, size_t *len) {
+static inline char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
@@ -42,14 +42,14 @@ static char *read_file(const char *path, size_t *len) {
   return p;
 }
 
-static uint32_t fnv_bytes(const void *p, size_t n) {
+static inline uint32_t fnv_bytes(const void *p, size_t n) {
   const unsigned char *b = p;
   uint32_t h = 0x811c9dc5u;
   for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x01000193u;
   return h;
 }
 
-static uint32_t fnv_ids(const int *ids, int n) {
+static inline uint32_t fnv_ids(const int *ids, int n) {
   uint32_t h = 0x811c9dc5u;
   for (int i = 0; i < n; i++)
     for (int k = 0; k < 4; k++) h = (h ^ (((uint32_t)ids[i] >> (8 * k)) & 0xFF)) * 0x01000193u;
@@ -57,7 +57,7 @@ static uint32_t fnv_ids(const int *ids, int n) {
 }
 
 /* $DUET_NPM_CACHE or $HOME/.cache/duet-npm, with the model dir of m. */
-static int model_dir(const char *m, char *out, size_t cap) {
+static inline int model_dir(const char *m, char *out, size_t cap) {
   const char *cache = getenv("DUET_NPM_CACHE");
   char buf[2048];
   if (!cache) {
