@@ -103,6 +103,8 @@ static int exec_set(jinja_ctx *c, jinja_scope *s, const jinja_node *n) {
 jinja_value *jinja_call_macro(jinja_ctx *c, const jinja_value *m, const jinja_args *args) {
   const jinja_node *def = m->macro;
   if (c->depth >= MAX_CALL_DEPTH) return jinja_fail(args->line, "macro calls nested too deeply");
+  /* every call allocates, so this also bounds the time of exponential recursion */
+  if (c->a->total > MAX_ARENA) return jinja_fail(args->line, "render used too much memory (macro calls)");
   if (args->nargs > def->nnames) return jinja_fail(args->line, "macro '%s' takes %d arguments", def->str, def->nnames);
   jinja_scope *ms = jinja_scope_new(c->a, (jinja_scope *)m->closure);
   if (!ms) return NULL;

@@ -228,6 +228,8 @@ static void test_render_errors(void) {
   expect_render_error("{% for x in none %}{% endfor %}", "cannot loop");
   expect_render_error("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "nested too deeply");
   expect_render_error("{{ range(100000000) | length }}", "range() too long");
+  expect_render_error("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+                      "too much memory");
   expect_render_error("{% set x = 1 %}{% set x.y = 2 %}", "not a namespace");
   int rc;
   char *out = render("{{ messages }}", "{\"role\": \"user\"}", 0, NULL, &rc);
