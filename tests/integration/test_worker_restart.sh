@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The supervised backend when the MPI job dies: duet-idclient starts the job
-# through the backend (as duetd does), SIGKILLs its mpirun at the first
-# token, and checks that every in-flight request got exactly one finish
+# through the backend (as duetd does), SIGKILLs its mpirun and ranks right
+# after submitting, and checks that every in-flight request got exactly one finish
 # with an error, that the backend reported not-ready, restarted the job and
 # became ready again; the prompts, submitted again, must then give
 # duet-generate's greedy tokens.
 set -euo pipefail
 : "${DUET_BIN:?}" "${DUET_SRC:?}"
 MODEL="$DUET_SRC/tests/fixtures/models/llama_gqa_tied"
-N=150
+N=40
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -26,10 +26,10 @@ done < "$work/prompts"
 timeout 120 "$DUET_BIN/duet-idclient" --model "$MODEL" --worker-bin "$DUET_BIN/duet-worker" --prefill 1 --decode 1 \
   --prompts "$work/prompts" -n $N --ignore-eos --kill-job --timeout 100 > "$work/out" 2> "$work/err" \
   || { cat "$work/err" >&2; fail "duet-idclient --kill-job failed"; }
-grep -q "killing the worker job (1 process)" "$work/err" || fail "the job was not killed"
-grep -q "workers down (worker job exited" "$work/err" || fail "not-ready was not reported"
+grep -q "killed the worker job ([1-9][0-9]* processes)" "$work/err" || fail "the job was not killed"
+grep -q "workers down" "$work/err" || fail "not-ready was not reported"
 grep -q "workers back; submitting again" "$work/err" || fail "the job did not come back"
 awk '{print $1, $3}' "$work/out" > "$work/got"
 diff -u "$work/expected" "$work/got" || fail "generations after the restart differ from duet-generate"
-echo "ok: job killed mid-generation, in-flight requests failed, restarted, identical generations after"
+echo "ok: job killed with requests in flight, requests failed, restarted, identical generations after"
 echo "1 passed, 0 failed"

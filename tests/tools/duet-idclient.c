@@ -13,8 +13,8 @@
  * submit); --expect-free:
  * after the last finish, wait for stats showing every decode pool empty
  * again (exit 1 if not within 10 s); --timeout S (default 60);
- * --kill-job (supervised only): at the first token, SIGKILL the mpirun this
- * process started; every in-flight request must then finish with an error,
+ * --kill-job (supervised only): right after submitting, SIGKILL the mpirun
+ * this process started and its ranks; every in-flight request must then finish with an error,
  * the backend must come back by itself, and the prompts are submitted
  * again (the printed results are the second round's). */
 #include <dirent.h>
@@ -129,11 +129,11 @@ static void maybe_done(app *a) {
   finish_all(a);
 }
 
-/* SIGKILL our own child named mpirun (the supervised job), by pid. */
-static int kill_child_mpirun(void) {
+/* Pids of the children of `parent` named `name` (any name when NULL). */
+static int children(int parent, const char *name, int *pids, int max) {
   DIR *d = opendir("/proc");
   int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) {
+  for (struct dirent *e; d && n < max && (e = readdir(d));) {
     char path[300], buf[512];
     snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
     FILE *f = fopen(path, "r");
@@ -143,10 +143,9 @@ static int kill_child_mpirun(void) {
     buf[k] = 0;
     int pid, ppid;
     char comm[64], state;
-    if (sscanf(buf, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 && ppid == getpid() && !strcmp(comm, "mpirun")) {
-      kill(pid, SIGKILL);
-      n++;
-    }
+    if (sscanf(buf, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 && ppid == parent &&
+        (!name || !strcmp(comm, name)))
+      pids[n++] = pid;
   }
   if (d) closedir(d);
   return n;
@@ -156,11 +155,7 @@ static void submit_all(app *a);
 
 static void on_tokens(uint64_t id, const duet_tokens_msg *t, void *user) {
   app *a = user;
-  if (a->kill_job && !a->killed) {
-    a->killed = 1;
-    fprintf(stderr, "duet-idclient: killing the worker job (%d process)\n", kill_child_mpirun());
-    return;
-  }
+
   req *r = &a->reqs[id];
   for (int i = 0; i < t->n; i++) {
     if (r->n_out == r->cap_out) r->out = realloc(r->out, sizeof(int32_t) * (size_t)(r->cap_out = 2 * r->cap_out + 16));
@@ -214,7 +209,23 @@ static void on_state(int ready, const char *why, void *user) {
   if (!ready || (a->submitted && !(a->went_down && a->submitted == 1))) return;
   a->submitted++;
   if (a->submitted == 2) fprintf(stderr, "duet-idclient: workers back; submitting again\n");
+  /* --kill-job: find mpirun and its ranks first (reading /proc takes
+   * milliseconds, long enough for the tiny test model to finish), then
+   * submit and kill at once, so that every request is in flight. */
+  int pids[64], n = 0;
+  if (a->kill_job && !a->killed) {
+    int mp;
+    if (children(getpid(), "mpirun", &mp, 1) == 1) {
+      n = children(mp, NULL, pids, 63);
+      pids[n++] = mp;
+    }
+  }
   submit_all(a);
+  if (a->kill_job && !a->killed) {
+    a->killed = 1;
+    for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+    fprintf(stderr, "duet-idclient: killed the worker job (%d processes)\n", n);
+  }
 }
 
 static void submit_all(app *a) {
