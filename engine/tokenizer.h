@@ -36,7 +36,9 @@ int duet_tokenizer_is_special(const duet_tokenizer *t, int id);
 typedef struct duet_detok duet_detok;
 int duet_detok_new(const duet_tokenizer *t, int skip_special, duet_detok **out);
 void duet_detok_free(duet_detok *d);
-/* Appends up to out_cap bytes; returns bytes written or a negative error. */
+/* Appends up to out_cap bytes; returns bytes written or a negative error.
+ * Text that does not fit stays queued and comes first from the next push
+ * or finish; call finish until it returns 0 to drain everything. */
 int duet_detok_push(duet_detok *d, int id, char *out, size_t out_cap);
 /* Flush what is left at end of stream (invalid trailing bytes as U+FFFD). */
 int duet_detok_finish(duet_detok *d, char *out, size_t out_cap);

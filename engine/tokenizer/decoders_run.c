@@ -10,12 +10,15 @@
 #define PART(l, i) ((l)->text.p + (l)->parts.v[i].off)
 #define PLEN(l, i) ((l)->parts.v[i].len)
 
-/* Lossy-decodes bytes (U+FFFD for invalid UTF-8) as one new string. */
-static int push_lossy(duet_strlist *out, const duet_tbuf *bytes) {
-  size_t off = out->text.n;
+/* Lossy-decodes bytes (U+FFFD for invalid UTF-8) as one new string. With
+ * strip_bom a leading UTF-8 BOM is dropped, as a default TextDecoder
+ * (the reference's ByteFallback) does; its ByteLevel keeps it. */
+static int push_lossy(duet_strlist *out, const duet_tbuf *bytes, int strip_bom) {
+  size_t off = out->text.n, skip = 0;
+  if (strip_bom && bytes->n >= 3 && memcmp(bytes->p, "\xEF\xBB\xBF", 3) == 0) skip = 3;
   int rc = duet_tbuf_reserve(&out->text, bytes->n * 3);
   if (rc) return rc;
-  size_t n = duet_utf8_lossy((const unsigned char *)bytes->p, bytes->n, out->text.p + off);
+  size_t n = duet_utf8_lossy((const unsigned char *)bytes->p + skip, bytes->n - skip, out->text.p + off);
   out->text.n += n;
   out->text.p[out->text.n] = 0;
   return duet_pieces_push(&out->parts, off, n);
@@ -32,7 +35,7 @@ static int run_byte_level(duet_is_added_fn is_added, const void *ctx, const duet
     const char *s = PART(in, i);
     size_t n = PLEN(in, i);
     if (is_added && is_added(ctx, s, n)) {
-      if (bytes->n) rc = push_lossy(out, bytes);
+      if (bytes->n) rc = push_lossy(out, bytes, 0);
       bytes->n = 0;
       if (!rc) rc = duet_strlist_push(out, s, n);
       continue;
@@ -45,7 +48,7 @@ static int run_byte_level(duet_is_added_fn is_added, const void *ctx, const duet
       bytes->p[bytes->n++] = (char)(b < 0 ? 0 : b);
     }
   }
-  if (!rc && bytes->n) rc = push_lossy(out, bytes);
+  if (!rc && bytes->n) rc = push_lossy(out, bytes, 0);
   return rc;
 }
 
@@ -68,11 +71,11 @@ static int run_byte_fallback(const duet_strlist *in, duet_strlist *out, duet_tbu
       rc = duet_tbuf_put(bytes, &b, 1);
       continue;
     }
-    if (bytes->n) rc = push_lossy(out, bytes);
+    if (bytes->n) rc = push_lossy(out, bytes, 1);
     bytes->n = 0;
     if (!rc) rc = duet_strlist_push(out, s, n);
   }
-  if (!rc && bytes->n) rc = push_lossy(out, bytes);
+  if (!rc && bytes->n) rc = push_lossy(out, bytes, 1);
   return rc;
 }
 

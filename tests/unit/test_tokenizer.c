@@ -1,6 +1,7 @@
 /* Exactness of the tokenizer against Hugging Face's reference
  * (@huggingface/tokenizers) for the real Llama 2, Llama 3 and Qwen3
- * tokenizer files, on tests/fixtures/tokenizer/text.txt: whole-text ids
+ * tokenizer files on tests/fixtures/tokenizer/text.txt, and for two
+ * synthetic ones (make_synthetic.mjs) on text_synthetic.txt: whole-text ids
  * (with and without special tokens), per-line ids, decode, and the
  * streaming detokenizer. Expected values come from gen_expected.mjs. */
 #include "engine/error.h"
@@ -124,9 +125,14 @@ static void check_stream_latency(const char *m, duet_tokenizer *t, const int *id
   free(acc);
 }
 
-static void test_model(const char *m, const char *text, size_t len) {
+/* m: one of the real tokenizers (in the npm cache) or a synthetic one
+ * (fixtures/tokenizer/m); cleanup: its config asks for clean-up of
+ * tokenization spaces. */
+static void test_model(const char *m, const char *text, size_t len, int cleanup) {
   char dir[4096], path[512];
-  if (model_dir(m, dir, sizeof dir)) {
+  if (strncmp(m, "synthetic", 9) == 0) {
+    snprintf(dir, sizeof dir, "fixtures/tokenizer/%s", m);
+  } else if (model_dir(m, dir, sizeof dir)) {
     CHECK(0, "%s: reference tokenizer files missing", m);
     return;
   }
@@ -169,7 +175,7 @@ static void test_model(const char *m, const char *text, size_t len) {
     free(dec);
     check_stream(m, t, ids_sp, n_sp, skip);
   }
-  check_stream_latency(m, t, ids_sp, n_sp, strcmp(m, "llama3") == 0);
+  check_stream_latency(m, t, ids_sp, n_sp, cleanup);
   printf("%s: load %.2f s, encode %.1f MB/s, %d ids\n", m, t1 - t0, 2 * len / (t2 - t1) / 1e6, n);
   free(ids);
   free(ids_sp);
@@ -178,15 +184,19 @@ static void test_model(const char *m, const char *text, size_t len) {
 }
 
 int main(void) {
-  size_t len;
+  size_t len = 0, slen = 0;
   char *text = read_file("fixtures/tokenizer/text.txt", &len);
-  CHECK(text != NULL, "cannot read fixtures/tokenizer/text.txt (run from tests/)");
-  if (text) {
-    test_model("llama2", text, len);
-    test_model("llama3", text, len);
-    test_model("qwen3", text, len);
+  char *stext = read_file("fixtures/tokenizer/text_synthetic.txt", &slen);
+  CHECK(text && stext, "cannot read fixtures/tokenizer/text*.txt (run from tests/)");
+  if (text && stext) {
+    test_model("llama2", text, len, 0);
+    test_model("llama3", text, len, 1);
+    test_model("qwen3", text, len, 0);
+    test_model("synthetic_bytelevel", stext, slen, 0);
+    test_model("synthetic_sp", stext, slen, 1);
   }
   free(text);
+  free(stext);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
