@@ -227,6 +227,7 @@ size_t duet_llama_train_arena_bytes(const duet_config *c, int B, int T) {
   return (per_layer * c->n_layers + head) * sizeof(float) + nodes * 4 * 128 + N * sizeof(int) + (1 << 16);
 }
 
+/* 16 ops per layer at most, + 4 tensor-parallel f/g */
 int duet_llama_train_max_nodes(const duet_config *c) { return 20 * c->n_layers + 16; }
 
 /* x (N, C) -> x + o_proj(attention(rope(q), rope(k), v)) of rmsnorm(x) */
@@ -235,6 +236,7 @@ static duet_tensor *attention_block(duet_llama_train *m, duet_tape *t, int l, du
   const duet_config *c = &m->cfg;
   duet_train_layer *y = &m->layers[l];
   duet_tensor *n = duet_ag_rmsnorm(t, x, &y->attn_norm, c->norm_eps);
+  if (m->tp_enter) n = m->tp_enter(t, n, m->tp_ctx);
   duet_tensor *q = duet_ag_linear(t, n, &y->wq, NULL);  // (N, C) -> (N, nh*hd)
   duet_tensor *k = duet_ag_linear(t, n, &y->wk, NULL);  // (N, C) -> (N, nkv*hd)
   duet_tensor *v = duet_ag_linear(t, n, &y->wv, NULL);
@@ -247,17 +249,22 @@ static duet_tensor *attention_block(duet_llama_train *m, duet_tape *t, int l, du
     k = duet_ag_rope(t, k, &m->rope, pos, c->n_kv_heads);
   }
   duet_tensor *a = duet_ag_attention(t, q, k, v, B, T, c->n_heads, c->n_kv_heads);
-  return duet_ag_add(t, x, duet_ag_linear(t, a, &y->wo, NULL));
+  duet_tensor *o = duet_ag_linear(t, a, &y->wo, NULL); // (N, nh*hd) -> (N, C)
+  if (m->tp_leave) o = m->tp_leave(t, o, m->tp_ctx);
+  return duet_ag_add(t, x, o);
 }
 
 /* x (N, C) -> x + down(silu(gate(n)) * up(n)), n = rmsnorm(x) */
 static duet_tensor *mlp_block(duet_llama_train *m, duet_tape *t, int l, duet_tensor *x) {
   duet_train_layer *y = &m->layers[l];
   duet_tensor *n = duet_ag_rmsnorm(t, x, &y->mlp_norm, m->cfg.norm_eps);
+  if (m->tp_enter) n = m->tp_enter(t, n, m->tp_ctx);
   duet_tensor *g = duet_ag_linear(t, n, &y->w_gate, NULL); // (N, C) -> (N, H)
   duet_tensor *u = duet_ag_linear(t, n, &y->w_up, NULL);
   duet_tensor *h = duet_ag_swiglu(t, g, u);
-  return duet_ag_add(t, x, duet_ag_linear(t, h, &y->w_down, NULL)); // (N, H) -> (N, C)
+  duet_tensor *d = duet_ag_linear(t, h, &y->w_down, NULL); // (N, H) -> (N, C)
+  if (m->tp_leave) d = m->tp_leave(t, d, m->tp_ctx);
+  return duet_ag_add(t, x, d);
 }
 
 duet_tensor *duet_llama_train_loss(duet_llama_train *m, duet_tape *t, const int *tokens, const int *targets, int B,

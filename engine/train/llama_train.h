@@ -45,6 +45,15 @@ typedef struct {
   duet_train_param *info;
   int n_info;
   duet_rope rope;
+  /* Tensor parallel (engine/parallel/tp.c): a rank's shard is the model
+   * with n_heads, n_kv_heads and hidden divided by the group size. tp_enter
+   * wraps the normed input of q/k/v and of gate/up (identity forward,
+   * all-reduce of the gradient backward: Megatron's f), tp_leave the
+   * outputs of o_proj and down_proj (all-reduce forward, identity backward:
+   * g). NULL when the model is whole. */
+  duet_tensor *(*tp_enter)(duet_tape *t, duet_tensor *x, void *ctx);
+  duet_tensor *(*tp_leave)(duet_tape *t, duet_tensor *x, void *ctx);
+  void *tp_ctx;
 } duet_llama_train;
 
 /* Check the shape (heads divide dim, kv heads divide heads, even head_dim

@@ -93,6 +93,9 @@ static int check_opts(const duet_train_opts *o) {
   return DUET_OK;
 }
 
+/* The one rank that prints and writes files. */
+static int writes(const duet_train_opts *o) { return o->dp_rank == 0 && !o->follower; }
+
 /* The model: resumed, loaded from --init, or new from the shape flags. */
 static int make_model(run *r) {
   const duet_train_opts *o = &r->o;
@@ -134,7 +137,7 @@ static int setup(run *r) {
   if (!r->tok_dir) return duet_error(DUET_EINVAL, "no tokenizer: give --tokenizer DIR (or --init DIR)");
   if ((rc = duet_tokenizer_load(r->tok_dir, &r->tok)) < 0) return rc;
   if ((rc = duet_dataset_build(&r->data, o->data, o->n_data, r->tok, o->val_frac, o->seq)) < 0) return rc;
-  if (o->val_text_out &&
+  if (o->val_text_out && writes(o) &&
       (rc = duet_write_file_atomic(o->val_text_out, r->data.val_text, (size_t)r->data.val_bytes)) < 0)
     return rc;
   if ((rc = make_model(r)) < 0) return rc;
@@ -157,9 +160,10 @@ static int setup(run *r) {
     return duet_error(DUET_ENOMEM, "trainer: out of memory");
   for (int i = 0; i < o->steps; i++) r->res->val[i] = NAN;
   duet_rng_seed(&r->rng, o->seed);
-  if (o->resume) return duet_checkpoint_read_state(o->resume, r->m, &r->opt, &r->rng, &r->step, r->data.fingerprint,
-                                                   o->steps, r->res);
-  return DUET_OK;
+  if (o->resume && (rc = duet_checkpoint_read_state(o->resume, r->m, &r->opt, &r->rng, &r->step,
+                                                   r->data.fingerprint, o->steps, r->res)) < 0)
+    return rc;
+  return o->strategy ? o->strategy->attach(o->strategy->ctx, &r->m, &r->opt) : DUET_OK;
 }
 
 /* Mean validation loss over the first max_windows validation windows (all
@@ -205,15 +209,16 @@ static int train_step(run *r, float *loss) {
     sum += l;
   }
   *loss = (float)(sum / o->accum);
-  dp_mean(r, r->m->grads, r->m->n_params);
+  if (!o->strategy) dp_mean(r, r->m->grads, r->m->n_params); /* a strategy reduces its own way */
   dp_mean(r, loss, 1);
   if (!isfinite(*loss)) return duet_error(DUET_ERANGE, "training diverged: loss %g at step %d", *loss, r->step + 1);
+  if (o->strategy) return o->strategy->step(o->strategy->ctx, r->m, &r->opt, &o->hp, r->step, o->grad_clip);
   duet_llama_train_adamw_step(r->m, &r->opt, &o->hp, r->step, o->grad_clip);
   return DUET_OK;
 }
 
 static void progress(const run *r, float loss, float val, double t0, int step0) {
-  if (!r->o.progress || r->o.dp_rank != 0) return;
+  if (!r->o.progress || !writes(&r->o)) return;
   double el = now_s() - t0;
   int done = r->step - step0, left = r->o.steps - r->step;
   double tps = el > 0 ? (double)done * r->o.batch * r->o.dp_size * r->o.seq * r->o.accum / el : 0;
@@ -227,9 +232,12 @@ static void progress(const run *r, float loss, float val, double t0, int step0) 
 
 /* Checkpoint (rank 0 only: every rank holds the same state). */
 static int save(const run *r) {
-  if (r->o.dp_rank != 0) return DUET_OK;
-  return duet_checkpoint_save(r->o.out, r->tok_dir, r->m, &r->opt, &r->rng, r->step, r->data.fingerprint, &r->o,
-                              r->res);
+  const duet_llama_train *m = r->m;
+  const duet_adamw *opt = &r->opt;
+  const duet_train_strategy *s = r->o.strategy;
+  int rc = s ? s->gather(s->ctx, r->m, &r->opt, &m, &opt) : DUET_OK;
+  if (rc < 0 || !writes(&r->o)) return rc;
+  return duet_checkpoint_save(r->o.out, r->tok_dir, m, opt, &r->rng, r->step, r->data.fingerprint, &r->o, r->res);
 }
 
 static int loop(run *r) {
@@ -241,7 +249,7 @@ static int loop(run *r) {
     if (o->eval_every > 0 && r->step % o->eval_every == 0) {
       if ((rc = evaluate(r, o->eval_windows, &val)) < 0) return rc;
       r->res->val[r->step] = val;
-      if (o->progress && o->dp_rank == 0) fprintf(stderr, "\n");
+      if (o->progress && writes(o)) fprintf(stderr, "\n");
     }
     float loss;
     if ((rc = train_step(r, &loss)) < 0) return rc;
@@ -264,7 +272,7 @@ static int finish(run *r) {
   int rc = evaluate(r, 0, &r->res->val_loss);
   if (rc < 0) return rc;
   r->res->val_bpb = bits_per_byte(r, r->res->val_loss);
-  if ((rc = save(r)) < 0 || r->o.dp_rank != 0) return rc;
+  if ((rc = save(r)) < 0 || !writes(&r->o)) return rc;
   rc = duet_checkpoint_plot(r->o.out, r->res);
   if (r->o.progress)
     fprintf(stderr, "\ndone: %d steps, train loss %.4f, val loss %.4f, %.4f bits per byte (%ld val bytes), %.0f tok/s\n",
@@ -278,7 +286,7 @@ int duet_train_run(const duet_train_opts *opts, duet_train_result *res) {
   run r = {.o = *opts, .res = res};
   if (!r.o.out && r.o.resume) r.o.out = r.o.resume;
   int rc = setup(&r);
-  if (rc >= 0 && r.o.dp_rank == 0 && mkdir(r.o.out, 0755) < 0 && errno != EEXIST)
+  if (rc >= 0 && writes(&r.o) && mkdir(r.o.out, 0755) < 0 && errno != EEXIST)
     rc = duet_error(DUET_EIO, "--out %s: %s", r.o.out, strerror(errno));
   if (rc >= 0) rc = loop(&r);
   int stopped = r.o.stop_after > 0 && r.step < r.o.steps;

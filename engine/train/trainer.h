@@ -23,6 +23,24 @@
 
 #include "engine/model.h"
 #include "engine/train/adamw.h"
+#include "engine/train/llama_train.h"
+
+/* A parallel strategy beyond plain data parallel (engine/parallel: fully
+ * sharded, tensor parallel, meshes). attach runs at the end of setup, when
+ * every rank holds the same full model and optimizer state, and may
+ * replace both with this rank's shard (freeing the old ones). step then
+ * replaces the gradient all-reduce and the optimizer step: it gets the
+ * rank's local gradients (not yet averaged) and must clip and update as
+ * the single-process run would, returning 0 or an error. gather (every
+ * rank calls it before a checkpoint) points *full_m and *full_o at the
+ * whole model and optimizer state on the writing rank (NULL elsewhere). */
+typedef struct {
+  void *ctx;
+  int (*attach)(void *ctx, duet_llama_train **m, duet_adamw *o);
+  int (*step)(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step, float clip);
+  int (*gather)(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
+                const duet_adamw **full_o);
+} duet_train_strategy;
 
 typedef struct {
   const char *const *data; /* text files */
@@ -54,6 +72,8 @@ typedef struct {
   int dp_rank, dp_size;
   void (*allreduce_sum)(float *buf, long n, void *ctx);
   void *allreduce_ctx;
+  const duet_train_strategy *strategy; /* NULL: single process or plain data parallel */
+  int follower; /* 1: a rank that neither prints nor writes though its dp_rank is 0 (a tensor-parallel peer) */
 } duet_train_opts;
 
 /* Defaults: batch 8, seq 256, accum 1, lr 3e-4, warmup 0, cosine to 0.1 lr,
