@@ -1,7 +1,10 @@
 #include "engine/tokenizer/added_tokens.h"
 
 #include "engine/error.h"
+#include "engine/tokenizer/regex.h"
 #include "engine/tokenizer/utf8.h"
+
+#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +90,16 @@ int duet_added_find(const duet_added_set *s, const char *str, size_t len) {
   return duet_strmap_get(&s->by_content, str, len, &idx) ? idx : -1;
 }
 
-/* A letter, digit or underscore (any non-ASCII non-space counts): the
- * neighbours a single_word token may not have. */
-static int word_byte_at(const char *t, size_t len, size_t i, int before) {
+/* Word characters for single_word, as the Rust tokenizers crate checks
+ * them: char::is_alphanumeric (Alphabetic or a number) or '_'. Compiled
+ * once, on first use. */
+static duet_regex *word_re;
+static pthread_once_t word_once = PTHREAD_ONCE_INIT;
+static void compile_word_re(void) {
+  if (duet_regex_compile_pcre2("\\G[\\p{Alphabetic}\\p{N}_]", "single_word", &word_re)) word_re = NULL;
+}
+
+static int word_char_at(const char *t, size_t len, size_t i, int before) {
   if (before) {
     if (i == 0) return 0;
     size_t k = i - 1;
@@ -98,10 +108,9 @@ static int word_byte_at(const char *t, size_t len, size_t i, int before) {
   } else if (i >= len) {
     return 0;
   }
-  uint32_t cp;
-  duet_utf8_next((const unsigned char *)t + i, &cp);
-  if (cp >= 0x80) return !duet_js_is_space(cp);
-  return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
+  pthread_once(&word_once, compile_word_re);
+  size_t ms, me;
+  return word_re && duet_regex_find(word_re, NULL, t, len, i, &ms, &me) == 1;
 }
 
 /* Longest token starting at i: its index and length, or -1. */
@@ -117,7 +126,7 @@ static int longest_at(const duet_added_set *s, const duet_trie *t, const char *t
     }
   }
   if (best >= 0 && s->tok[best].single_word &&
-      (word_byte_at(text, len, i, 1) || word_byte_at(text, len, i + *mlen, 0)))
+      (word_char_at(text, len, i, 1) || word_char_at(text, len, i + *mlen, 0)))
     return -1;
   return best;
 }

@@ -2,6 +2,7 @@
 #include "engine/tokenizer/regex.h"
 
 #include "engine/error.h"
+#include "engine/tokenizer/buf.h"
 
 #include <pcre2.h>
 #include <stdlib.h>
@@ -15,28 +16,14 @@ struct duet_regex_scratch {
   pcre2_match_data *md;
 };
 
+/* Translation output: a byte buffer that remembers a failed growth. */
 typedef struct {
-  char *p;
-  size_t n, cap;
+  duet_tbuf t;
   int oom;
 } sbuf;
 
 static void put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t c = b->cap ? b->cap * 2 : 256;
-    while (c < b->n + n + 1) c *= 2;
-    char *q = realloc(b->p, c);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = c;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
+  if (!b->oom && duet_tbuf_put(&b->t, s, n)) b->oom = 1;
 }
 static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
@@ -153,10 +140,10 @@ static char *translate(const char *pat) {
     }
   }
   if (b.oom) {
-    free(b.p);
+    duet_tbuf_free(&b.t);
     return NULL;
   }
-  return b.p;
+  return b.t.p;
 }
 
 int duet_regex_compile_pcre2(const char *pattern, const char *what, duet_regex **out) {

@@ -166,6 +166,7 @@ int main(int argc, char **argv) {
   }
   duet_machine_peak mp;
   if (duet_machine_peak_measure(&mp) == DUET_OK) duet_machine_peak_print(stdout, &mp);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* lines as they come: the reference takes minutes */
   printf("text: %zu bytes (%s), chunks of ~%ld bytes, best of %d, 1 thread\n", len,
          o.text_file ? o.text_file : "KJV", o.chunk, o.reps);
   double ref_mbs[N_MODELS], mbs[N_MODELS];

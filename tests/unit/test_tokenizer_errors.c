@@ -1,6 +1,8 @@
 /* Malformed and hostile tokenizer.json / tokenizer_config.json files are
  * refused with a clear error (the right code and a message naming the
- * part), never a crash; bad encode / decode arguments likewise. */
+ * part), never a crash; bad encode / decode arguments likewise. Also the
+ * single_word option of added tokens, which the reference ignores (so the
+ * exactness test cannot cover it). */
 #include "engine/error.h"
 #include "engine/tokenizer.h"
 #include "test_tokenizer_util.h"
@@ -153,6 +155,35 @@ static void test_config(void) {
   unlink("tokenizer_config.json");
 }
 
+/* "ab" (id 4) as a single_word added token over the base model, whose
+ * BPE alone makes "ab" id 2. */
+static void test_single_word(void) {
+  json_t *root = json_loads(base_json, 0, NULL);
+  json_array_append_new(json_object_get(root, "added_tokens"),
+                        json_pack("{s:i,s:s,s:b}", "id", 4, "content", "ab", "single_word", 1));
+  char *text = json_dumps(root, 0);
+  write_text("tokenizer.json", text);
+  free(text);
+  json_decref(root);
+  duet_tokenizer *t = NULL;
+  int rc = duet_tokenizer_load(dir, &t);
+  CHECK(rc == 0, "single_word load: %s", duet_last_error());
+  if (rc) return;
+  static const struct {
+    const char *in;
+    int n, ids[4];
+  } cases[] = {{"ab", 1, {4}}, {"aab", 2, {0, 2}}, {"ab\xc3\xa9", 1, {2}}, {"ab.a", 2, {4, 0}}, {"b ab", 2, {1, 4}}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    int *ids = NULL, n = 0;
+    rc = duet_tokenizer_encode(t, cases[c].in, strlen(cases[c].in), 0, &ids, &n);
+    int ok = rc == 0 && n == cases[c].n;
+    for (int i = 0; ok && i < n; i++) ok = ids[i] == cases[c].ids[i];
+    CHECK(ok, "single_word \"%s\": rc %d, %d ids, first %d", cases[c].in, rc, n, n ? ids[0] : -1);
+    free(ids);
+  }
+  duet_tokenizer_free(t);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/duet-tok-err-XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -163,6 +194,7 @@ int main(void) {
   test_model_fields();
   test_components();
   test_config();
+  test_single_word();
   char path[128];
   snprintf(path, sizeof path, "%s/tokenizer.json", dir);
   unlink(path);
