@@ -171,6 +171,9 @@ static void check_grads_command(void) {
     printf("DUET_BIN unset: duet-train grads not checked\n");
     return;
   }
+  char exe[512];
+  snprintf(exe, sizeof exe, "%s/duet-train", bin);
+  CHECK(access(exe, X_OK) == 0, "%s is not built", exe);
   json_t *batch = json_load_file("fixtures/train/llama/batch.json", 0, NULL);
   char tok[512], tgt[512], cmd[2048], out[] = "/tmp/duet-test-grads-XXXXXX";
   int fd = mkstemp(out);
