@@ -270,11 +270,15 @@ void duet_backoff_step(duet_backoff *b, int active) {
     return;
   }
   /* A few quiet rounds spin (cheap, keeps latency low under load), then
-   * sleep with a doubling interval up to max_us. */
-  if (b->quiet < 1000) b->quiet++;
+   * sleep with a doubling interval up to max_us; after 200 quiet rounds
+   * (a good fraction of a second of nothing) five times that, so a large idle job costs
+   * almost nothing while the first request after a pause waits at most a
+   * few milliseconds more. */
+  if (b->quiet < 1000000) b->quiet++;
   if (b->quiet < 8) return;
   long us = 20L << (b->quiet - 8 < 10 ? b->quiet - 8 : 10);
   if (us > b->max_us) us = b->max_us;
-  struct timespec ts = {0, us * 1000};
+  if (b->quiet > 200) us = 5L * b->max_us;
+  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
   nanosleep(&ts, NULL);
 }

@@ -62,8 +62,8 @@ int duet_mpi_progress(duet_mpi_transport *t);
 int duet_mpi_outstanding(const duet_mpi_transport *t); /* sends + receives in flight */
 uint64_t duet_mpi_bytes_received(const duet_mpi_transport *t); /* KV data bytes */
 
-/* Idle backoff: sleep after `idle` quiet rounds, growing from 20 us to
- * max_us; any activity resets it. */
+/* Idle backoff: after 8 quiet rounds sleep, growing from 20 us to max_us
+ * (5 x max_us after 200 quiet rounds); any activity resets it. */
 typedef struct {
   int quiet;
   int max_us;

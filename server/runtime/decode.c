@@ -294,7 +294,9 @@ static void report_stats(duet_decode_role *d) {
   }
   d->st.blocks_free = duet_kv_free_count(d->pool);
   d->st.blocks_used = duet_kv_block_count(d->pool) - d->st.blocks_free;
-  duet_stats_send(d->o.net, &d->st);
+  duet_group_stats s = d->st;
+  s.kv_bytes *= (uint64_t)d->o.topo.tp; /* every rank of the group received an equal shard */
+  duet_stats_send(d->o.net, &s);
 }
 
 static int step(void *self) {

@@ -163,7 +163,7 @@ double duet_now_s(void) {
 
 int duet_stats_due(duet_stats_clock *c) {
   double t = duet_now_s();
-  if (t - c->last < 0.02 || (!c->dirty && t - c->last < 1.0)) return 0;
+  if (t - c->last < 0.02 || (!c->dirty && t - c->last < 5.0)) return 0;
   c->last = t;
   c->dirty = 0;
   return 1;

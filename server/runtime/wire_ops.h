@@ -73,7 +73,7 @@ int duet_op_decode_stats(const uint8_t *payload, size_t len, duet_group_stats *s
 /* Monotonic seconds. */
 double duet_now_s(void);
 /* Throttle for group stats: report when something changed (at most every
- * 20 ms) and at least once a second; then send to the coordinator. */
+ * 20 ms) and at least every 5 s; then send to the coordinator. */
 typedef struct {
   double last;
   int dirty;

@@ -13,7 +13,7 @@ typedef struct {
   uv_loop_t loop;
   uv_tcp_t server;
   uv_timer_t poll;
-  int interval_ms;
+  int interval_ms, quiet;
   duet_sock_conn *client;
   duet_net_mpi *net;
   duet_router *router;
@@ -65,8 +65,12 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void on_poll(uv_timer_t *t);
 
+/* MPI poll period: 0 while busy, then 1, 2, 4, 5 ms; 20 ms once quiet for
+ * a few seconds (a front-end message re-arms at 0 at once anyway). */
 static void arm(coord *c, int active) {
+  c->quiet = active ? 0 : c->quiet + 1;
   c->interval_ms = active ? 0 : (c->interval_ms ? (c->interval_ms * 2 > 5 ? 5 : c->interval_ms * 2) : 1);
+  if (c->quiet > 600) c->interval_ms = 20;
   uv_timer_start(&c->poll, on_poll, (uint64_t)c->interval_ms, 0);
 }
 
