@@ -12,6 +12,7 @@
 
 #include "engine/bpe_train.h"
 #include "engine/error.h"
+#include "engine/parallel/train.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
 #include "engine/train/omp_env.h"
@@ -26,11 +27,14 @@ static void usage(FILE *f) {
           "                  [--weight-decay X] [--beta1 X] [--beta2 X] [--grad-clip X] [--seed N]\n"
           "                  [--eval-every N] [--eval-windows N] [--save-every N] [--val-frac X]\n"
           "                  [--dtype f32|bf16] [--val-text FILE] [--quiet]\n"
+          "                  [--parallel dp|fsdp|tp|dp=N,tp=M]   (under mpirun; --batch is global)\n"
           "       duet-train --resume DIR --data FILE... [--out DIR] [--stop-after N] [--quiet]\n"
           "       duet-train tokenizer ...   (byte-level BPE training; see duet-train tokenizer --help)\n"
           "       duet-train grads --model DIR --tokens IDS --targets IDS [--batch B] --out FILE.safetensors\n"
           "IDS: comma-separated token ids, B rows of T each (B*T ids).\n");
 }
+
+static const char *parallel_spec; /* --parallel: engine/parallel/train.h */
 
 static int parse_long(const char *flag, const char *s, long lo, long hi, long *v) {
   char *end;
@@ -109,6 +113,8 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
   if (!strcmp(f, "--tokenizer"))
     return v ? (o->tokenizer = v, DUET_OK) : duet_error(DUET_EINVAL, "--tokenizer needs a directory");
   if (!strcmp(f, "--pos")) return parse_pos(v, &o->shape.pos);
+  if (!strcmp(f, "--parallel"))
+    return v ? (parallel_spec = v, DUET_OK) : duet_error(DUET_EINVAL, "--parallel needs a mode (dp, fsdp, tp, dp=2,tp=2)");
   if (!strcmp(f, "--val-text"))
     return v ? (o->val_text_out = v, DUET_OK) : duet_error(DUET_EINVAL, "--val-text needs a file name");
   if (!strcmp(f, "--dtype")) {
@@ -160,7 +166,7 @@ static int cmd_train(int argc, char **argv) {
     return 2;
   }
   duet_train_result res;
-  int rc = duet_train_run(&o, &res);
+  int rc = parallel_spec ? duet_parallel_train(parallel_spec, &o, &res) : duet_train_run(&o, &res);
   duet_train_result_free(&res);
   if (rc < 0) {
     fprintf(stderr, "\nduet-train: %s\n", duet_last_error());

@@ -1,0 +1,112 @@
+#include "engine/parallel/fsdp.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/parallel/dp.h"
+
+struct duet_fsdp {
+  MPI_Comm comm;
+  int rank, size;
+  long n, shard, lo, hi; /* parameters, shard length, this rank's range [lo, hi) of the real ones */
+  float *p, *g, *m, *v;  /* this rank's shard (padded to shard) */
+  float *work;           /* size * shard: the padded whole buffer the collectives read and write */
+  duet_adamw full_opt;   /* the gathered moments, on the writing rank at checkpoints */
+};
+
+void duet_fsdp_free(duet_fsdp *f) {
+  if (!f) return;
+  free(f->p);
+  free(f->g);
+  free(f->m);
+  free(f->v);
+  free(f->work);
+  duet_adamw_free(&f->full_opt);
+  free(f);
+}
+
+/* Copy this rank's range of a whole buffer into a zero-padded shard. */
+static void take_shard(const duet_fsdp *f, float *shard, const float *whole) {
+  memset(shard, 0, (size_t)f->shard * sizeof(float));
+  if (whole && f->hi > f->lo) memcpy(shard, whole + f->lo, (size_t)(f->hi - f->lo) * sizeof(float));
+}
+
+/* The model stays whole (it is the gathered parameters every forward
+ * reads); the optimizer keeps only its step count, the moments move into
+ * the shards. */
+static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
+  duet_fsdp *f = ctx;
+  duet_llama_train *m = *mp;
+  f->n = m->n_params;
+  f->shard = (f->n + f->size - 1) / f->size;
+  if (f->shard > INT_MAX) return duet_error(DUET_EUNSUPPORTED, "fsdp: shards of %ld floats exceed MPI's int count", f->shard);
+  f->lo = f->rank * f->shard < f->n ? f->rank * f->shard : f->n;
+  f->hi = f->lo + f->shard < f->n ? f->lo + f->shard : f->n;
+  size_t bytes = (size_t)f->shard * sizeof(float);
+  f->p = malloc(bytes), f->g = malloc(bytes), f->m = malloc(bytes), f->v = malloc(bytes);
+  f->work = calloc((size_t)f->shard * f->size, sizeof(float));
+  if (!f->p || !f->g || !f->m || !f->v || !f->work)
+    return duet_error(DUET_ENOMEM, "fsdp: cannot allocate shards of %ld parameters", f->shard);
+  take_shard(f, f->p, m->params);
+  take_shard(f, f->m, o->m); /* a resumed run's moments, else zeros */
+  take_shard(f, f->v, o->v);
+  free(o->m);
+  free(o->v);
+  o->m = o->v = NULL;
+  return DUET_OK;
+}
+
+static int fsdp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step,
+                     float clip) {
+  duet_fsdp *f = ctx;
+  memcpy(f->work, m->grads, (size_t)f->n * sizeof(float)); /* the padding stays zero */
+  MPI_Reduce_scatter_block(f->work, f->g, (int)f->shard, MPI_FLOAT, MPI_SUM, f->comm);
+  duet_scale(f->g, f->shard, 1.0f / f->size);
+  double sumsq = duet_grad_sumsq(f->g, f->shard);
+  MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, f->comm);
+  duet_scale(f->g, f->shard, duet_clip_scale(sqrt(sumsq), clip));
+  o->step++;
+  if (f->hi > f->lo)
+    duet_llama_train_adamw_range(m, f->p, f->g, f->m, f->v, f->lo, f->hi, o->step, duet_lr_at(hp, step), hp);
+  MPI_Allgather(f->p, (int)f->shard, MPI_FLOAT, f->work, (int)f->shard, MPI_FLOAT, f->comm);
+  memcpy(m->params, f->work, (size_t)f->n * sizeof(float));
+  return DUET_OK;
+}
+
+/* Gather a sharded buffer whole into dst on rank 0 of the axis. */
+static void gather_whole(duet_fsdp *f, const float *shard, float *dst) {
+  MPI_Gather(shard, (int)f->shard, MPI_FLOAT, f->work, (int)f->shard, MPI_FLOAT, 0, f->comm);
+  if (f->rank == 0) memcpy(dst, f->work, (size_t)f->n * sizeof(float));
+}
+
+static int fsdp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
+                       const duet_adamw **full_o) {
+  duet_fsdp *f = ctx;
+  int rc = DUET_OK;
+  if (f->rank == 0 && !f->full_opt.m) rc = duet_adamw_init(&f->full_opt, f->n);
+  /* every rank joins the collectives even if rank 0 failed to allocate */
+  int ok = rc >= 0;
+  MPI_Bcast(&ok, 1, MPI_INT, 0, f->comm);
+  if (!ok) return rc < 0 ? rc : duet_error(DUET_ENOMEM, "fsdp: the writing rank could not gather the optimizer state");
+  gather_whole(f, f->m, f->full_opt.m);
+  gather_whole(f, f->v, f->full_opt.v);
+  f->full_opt.step = o->step;
+  *full_m = m;
+  *full_o = f->rank == 0 ? &f->full_opt : NULL;
+  return DUET_OK;
+}
+
+int duet_fsdp_new(MPI_Comm *comm, duet_train_opts *o, duet_fsdp **out, duet_train_strategy *s) {
+  duet_fsdp *f = calloc(1, sizeof *f);
+  if (!f) return duet_error(DUET_ENOMEM, "fsdp: out of memory");
+  f->comm = *comm;
+  MPI_Comm_rank(f->comm, &f->rank);
+  MPI_Comm_size(f->comm, &f->size);
+  duet_dp_attach(o, comm);
+  *s = (duet_train_strategy){.ctx = f, .attach = fsdp_attach, .step = fsdp_step, .gather = fsdp_gather};
+  *out = f;
+  return DUET_OK;
+}
