@@ -101,20 +101,19 @@ grep -q "^POOL decode0 used=0 free=24" "$work/out.cancel" || fail "cancel: decod
 grep -q "^POOL decode1 used=0 free=24" "$work/out.cancel" || fail "cancel: decode1 pool not full"
 echo "ok: 200 requests, $ncancel cancelled at random points, every pool back to full"
 
-# Wrong counts are refused cleanly by every rank.
-set +e
-msg=$(timeout 60 mpirun -np 3 --oversubscribe "$DUET_BIN/duet-worker" --prefill 1 --decode 1 --tp 2 \
-  --model "$MODEL" --listen 127.0.0.1:0 2>&1)
-rc=$?
-set -e
-[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "np mismatch: exit $rc"
-echo "$msg" | grep -q "needs 1+(1+1)\*2 = 5 MPI ranks, but the job has 3" || fail "np mismatch: message was: $msg"
-set +e
-msg=$(timeout 60 mpirun -np 7 --oversubscribe "$DUET_BIN/duet-worker" --prefill 1 --decode 1 --tp 3 \
-  --model "$MODEL" --listen 127.0.0.1:0 2>&1)
-rc=$?
-set -e
-[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "tp not dividing heads: exit $rc"
-echo "$msg" | grep -q "must divide the model's attention heads (4)" || fail "tp: message was: $msg"
+# Wrong counts are refused cleanly by every rank: non-zero exit (not a
+# timeout) and a message naming the problem.
+refused() { # np, tp, expected message
+  local msg rc
+  set +e
+  msg=$(timeout 60 mpirun -np "$1" --oversubscribe "$DUET_BIN/duet-worker" --prefill 1 --decode 1 --tp "$2" \
+    --model "$MODEL" --listen 127.0.0.1:0 2>&1)
+  rc=$?
+  set -e
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "np $1 tp $2: exit $rc"
+  echo "$msg" | grep -qF "$3" || fail "np $1 tp $2: message was: $msg"
+}
+refused 3 2 "needs 1+(1+1)*2 = 5 MPI ranks, but the job has 3"
+refused 7 3 "must divide the model's attention heads (4)"
 echo "ok: wrong counts refused"
 echo "1 passed, 0 failed"
