@@ -60,6 +60,19 @@ static void thread_slab(int n, int align, int *s0, int *s1) {
   *s1 = id == nt - 1 ? n : (int)((long)n * (id + 1) / nt) & ~(align - 1);
 }
 
+/* Rows per work item when n rows are shared by the threads: about `per`
+ * items per thread, a multiple of align (a power of two), at most cap
+ * (>= align). */
+static int chunk_rows(int n, int per, int align, int cap) {
+  int nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+#endif
+  int c = (n + nt * per - 1) / (nt * per);
+  c = (c + align - 1) & ~(align - 1);
+  return c > cap ? cap : c;
+}
+
 /* ---- matrix-vector kernel: W read once, widened on the fly ---- */
 
 #if DUET_HAVE_AVX2
@@ -136,16 +149,18 @@ static inline __attribute__((always_inline)) void matvec_rows(float *out, const 
   }
 }
 
+/* Work items of rows, taken dynamically by the OpenMP threads: on a shared
+ * machine a thread that loses its core holds up one small item while the
+ * others take the rest (static halves made a preempted thread stall the
+ * whole call). */
 static void matvec(float *out, const float *x, const duet_matrix *W, int N) {
   int O = W->rows, K = W->cols;
   const void *w = W->data;
   duet_dtype t = W->dtype;
-  /* Static chunks of whole rows per thread: each thread streams one
-   * contiguous slab of W, which the hardware prefetcher follows. */
-#pragma omp parallel if ((long)O * K > DUET_OMP_MIN_WORK)
-  {
-    int o0, o1;
-    thread_slab(O, 2, &o0, &o1);
+  int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) if ((long)O * K > DUET_OMP_MIN_WORK)
+  for (int c = 0; c < items; c++) {
+    int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O;
     if (t == DUET_BF16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_BF16);
     else if (t == DUET_F16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F16);
     else matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F32);
@@ -177,30 +192,31 @@ static void gemm_rows(float *out, const float *x, const duet_matrix *W, int N, i
   }
 }
 
-/* Larger N: each OpenMP thread multiplies its own slab of W's rows (a
- * multiple of 16 rows) with single-threaded OpenBLAS (blas_threads.h). */
+/* Larger N: OpenMP threads take items of W's rows (a multiple of 16 rows,
+ * at most one panel) and multiply each with single-threaded OpenBLAS
+ * (blas_threads.h). */
 static int gemm_split(float *out, const float *x, const duet_matrix *W, int N) {
   int O = W->rows, K = W->cols, err = 0;
   long P = PANEL_BYTES / ((long)K * (long)sizeof(float));
   P = P < 16 ? 16 : P / 16 * 16;
+  int chunk = chunk_rows(O, 4, 16, (int)(P < O ? P : O + 15) / 16 * 16), items = (O + chunk - 1) / chunk;
   int saved = duet_blas_serial_begin();
 #pragma omp parallel
   {
-    int o0, o1;
-    thread_slab(O, 16, &o0, &o1);
-    float *panel = NULL;
-    if (W->dtype != DUET_F32 && o1 > o0) {
-      panel = malloc((size_t)(o1 - o0 < P ? o1 - o0 : P) * (size_t)K * sizeof(float));
-      if (!panel) {
+    float *panel = W->dtype == DUET_F32 ? NULL : malloc((size_t)chunk * (size_t)K * sizeof(float));
+    if (W->dtype != DUET_F32 && !panel) {
 #pragma omp atomic write
-        err = 1;
-      }
+      err = 1;
     }
-    if (o1 > o0 && (panel || W->dtype == DUET_F32)) gemm_rows(out, x, W, N, o0, o1, panel, P);
+#pragma omp for schedule(dynamic, 1)
+    for (int c = 0; c < items; c++) {
+      int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O;
+      if (panel || W->dtype == DUET_F32) gemm_rows(out, x, W, N, o0, o1, panel, chunk);
+    }
     free(panel);
   }
   duet_blas_serial_end(saved);
-  if (err) return duet_error(DUET_ENOMEM, "linear: no memory for a %ldx%d weight panel", P, K);
+  if (err) return duet_error(DUET_ENOMEM, "linear: no memory for a %dx%d weight panel", chunk, K);
   return DUET_OK;
 }
 
