@@ -128,6 +128,37 @@ static void check_stream_latency(const char *m, duet_tokenizer *t, const int *id
 /* m: one of the real tokenizers (in the npm cache) or a synthetic one
  * (fixtures/tokenizer/m); cleanup: its config asks for clean-up of
  * tokenization spaces. */
+/* Random id sequences, biased to single-byte tokens so that broken and
+ * incomplete UTF-8 is common: the stream still matches the full decode. */
+static void check_stream_random(const char *m, duet_tokenizer *t) {
+  int bytes[256], nb = 0, vocab = duet_tokenizer_vocab_size(t);
+  for (int b = 0; b < 256 && nb < 256; b++) {
+    char name[8];
+    snprintf(name, sizeof name, "<0x%02X>", b);
+    int id = duet_tokenizer_token_id(t, name);
+    if (id >= 0) bytes[nb++] = id;
+  }
+  /* Byte-level: tokens that alone decode to U+FFFD are single high bytes. */
+  int byte_level = nb == 0;
+  for (int id = 0; byte_level && nb < 64 && id < vocab && id < 400; id++) {
+    char *text = NULL;
+    size_t tl;
+    if (duet_tokenizer_decode(t, &id, 1, 0, &text, &tl) == 0 && tl == 3 && memcmp(text, "\xEF\xBF\xBD", 3) == 0)
+      bytes[nb++] = id;
+    free(text);
+  }
+  unsigned seed = 12345;
+  for (int r = 0; r < 150; r++) {
+    int ids[40];
+    for (int i = 0; i < 40; i++) {
+      seed = seed * 1103515245u + 12345u;
+      unsigned x = seed >> 8;
+      ids[i] = (x % 3 && nb) ? bytes[x / 3 % (unsigned)nb] : (int)(x / 3 % (unsigned)vocab);
+    }
+    check_stream(m, t, ids, 40, (int)(seed >> 30) & 1);
+  }
+}
+
 static void test_model(const char *m, const char *text, size_t len, int cleanup) {
   char dir[4096], path[512];
   if (strncmp(m, "synthetic", 9) == 0) {
@@ -176,6 +207,7 @@ static void test_model(const char *m, const char *text, size_t len, int cleanup)
     check_stream(m, t, ids_sp, n_sp, skip);
   }
   check_stream_latency(m, t, ids_sp, n_sp, cleanup);
+  check_stream_random(m, t);
   printf("%s: load %.2f s, encode %.1f MB/s, %d ids\n", m, t1 - t0, 2 * len / (t2 - t1) / 1e6, n);
   free(ids);
   free(ids_sp);
