@@ -46,9 +46,9 @@ int duet_mesh_spec_parse(const char *spec, int world, duet_mesh_spec *out) {
     if ((rc = parse_item(item, out, &data_n, &model_n, &seen_data, &seen_model)) < 0) return rc;
   if (data_n == 0 && model_n == 0)
     return duet_error(DUET_EINVAL, "--parallel %s: give a size to all axes but one", spec);
-  int fixed = (data_n ? data_n : 1) * (model_n ? model_n : 1);
-  if (world % fixed != 0)
-    return duet_error(DUET_EINVAL, "--parallel %s: %d ranks do not divide into axes of %d", spec, world, fixed);
+  int fixed = (data_n ? data_n : 1) * (model_n ? model_n : 1), open = data_n == 0 || model_n == 0;
+  if (open && world % fixed != 0)
+    return duet_error(DUET_EINVAL, "--parallel %s needs a multiple of %d ranks, the job has %d", spec, fixed, world);
   if (data_n == 0) data_n = world / fixed;
   if (model_n == 0) model_n = world / fixed;
   if (data_n * model_n != world)

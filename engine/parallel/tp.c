@@ -95,15 +95,26 @@ static int tp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   return rc < 0 ? rc : DUET_OK;
 }
 
-/* Squares of the gradients: split tensors summed over the group, replicated
- * ones (identical on every rank) counted once. */
-static double grad_sumsq(const duet_tp *p, const duet_llama_train *m) {
+/* How a parameter lives on the group: split (q/k/v/o, gate/up/down), a
+ * replica whose gradient is partial (the Qwen3 q/k norms, shared by all
+ * heads: each rank sees only its heads' share), or a plain replica. */
+enum { REPLICA, SPLIT, PARTIAL };
+static int kind(const char *name) {
+  if (strstr(name, "_proj.")) return SPLIT;
+  if (strstr(name, "self_attn.q_norm.") || strstr(name, "self_attn.k_norm.")) return PARTIAL;
+  return REPLICA;
+}
+
+/* Squares of the gradients: split tensors summed over the group, replicas
+ * (identical on every rank once the partial ones are summed) counted once. */
+static double grad_sumsq(const duet_tp *p, duet_llama_train *m) {
   double split = 0, repl = 0;
   for (int i = 0; i < m->n_info; i++) {
     const duet_train_param *q = &m->info[i];
+    int k = kind(q->name);
+    if (k == PARTIAL) duet_dp_allreduce_sum(m->grads + q->offset, q->t->n, (void *)&p->comm);
     double s = duet_grad_sumsq(m->grads + q->offset, q->t->n);
-    int is_split = strstr(q->name, "_proj.") != NULL; /* q/k/v/o and gate/up/down */
-    if (is_split) split += s;
+    if (k == SPLIT) split += s;
     else repl += s;
   }
   MPI_Allreduce(MPI_IN_PLACE, &split, 1, MPI_DOUBLE, MPI_SUM, p->comm);

@@ -15,7 +15,9 @@
  *     of the row-parallel products); identity backward
  * Embeddings, norms and the LM head are replicated: every rank computes
  * the same residual stream and the same loss, so their gradients agree
- * without communication. The gradient norm adds the split tensors'
+ * without communication, except the Qwen3 q/k norms: shared by every head,
+ * their gradient is the sum of each rank's heads' part (all-reduced). The
+ * gradient norm adds the split tensors'
  * squares over the group to the replicated ones counted once.
  *
  * Composes with data parallel on a mesh (dp=2,tp=2): the strategy first

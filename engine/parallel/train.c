@@ -79,6 +79,8 @@ int duet_parallel_train(const char *spec, duet_train_opts *o, duet_train_result 
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
   }
+  /* before MPI_Finalize: once one rank exits non-zero, mpirun kills the rest */
+  if (rc < 0) fprintf(stderr, "duet-train: rank %d of %d: %s\n", rank, size, duet_last_error());
   duet_fsdp_free(p.fsdp);
   duet_tp_free(p.tp);
   duet_mesh_free(&p.mesh);

@@ -169,7 +169,7 @@ static int cmd_train(int argc, char **argv) {
   int rc = parallel_spec ? duet_parallel_train(parallel_spec, &o, &res) : duet_train_run(&o, &res);
   duet_train_result_free(&res);
   if (rc < 0) {
-    fprintf(stderr, "\nduet-train: %s\n", duet_last_error());
+    if (!parallel_spec) fprintf(stderr, "\nduet-train: %s\n", duet_last_error()); /* else printed on its rank */
     return 1;
   }
   return 0;

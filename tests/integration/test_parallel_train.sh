@@ -1,0 +1,94 @@
+#!/bin/bash
+# duet-train --parallel under mpirun: every strategy's 20 training losses
+# (and its final checkpoint's weights) equal the single-process run with
+# the same global batch (losses within 1e-4 relative), on 2 and 4 ranks
+# and on a dp=2,tp=2 mesh; bad --parallel values and rank counts or shapes
+# that do not fit are refused on every rank with a message.
+set -u
+BIN="${DUET_BIN:?}/duet-train"
+TMP=$(mktemp -d /tmp/duet-parallel.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+/usr/bin/python3 - "$TMP/data.txt" <<'PY'
+import random, sys
+r = random.Random(42)
+w = "the lord said unto him and it was so in the beginning god created heaven earth light darkness day night".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(800):
+        f.write(" ".join(r.choice(w) for _ in range(4 + i % 7)) + ".\n")
+PY
+
+# compare DIR_A DIR_B: losses (train_state metadata) within 1e-4 relative,
+# weights within 1e-4 absolute; prints the measured differences.
+compare() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import array, json, struct, sys
+def st(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n]), b[8 + n:]
+def losses(d):
+    log = st(d + "/train_state.safetensors")[0]["__metadata__"]["loss_log"]
+    return [float(e.split(",")[0]) for e in log.split(";") if e]
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+rel = max(abs(x - y) / abs(x) for x, y in zip(a, b)) if a and len(a) == len(b) else float("inf")
+(ha, ba), (hb, bb) = st(sys.argv[1] + "/model.safetensors"), st(sys.argv[2] + "/model.safetensors")
+dw = 0.0
+for k, v in ha.items():
+    if k == "__metadata__": continue
+    x = array.array("f", ba[v["data_offsets"][0]:v["data_offsets"][1]])
+    y = array.array("f", bb[hb[k]["data_offsets"][0]:hb[k]["data_offsets"][1]])
+    dw = max([dw] + [abs(p - q) for p, q in zip(x, y)]) if len(x) == len(y) else float("inf")
+print("%s: %d steps, max relative loss difference %.2e, max weight difference %.2e" % (sys.argv[2].split("/")[-1], len(b), rel, dw))
+sys.exit(0 if rel <= 1e-4 and dw <= 1e-4 else 1)
+PY
+}
+
+COMMON=(--data "$TMP/data.txt" --tokenizer fixtures/train/tok --steps 20 --batch 8 --seq 32 --lr 1e-2 --warmup 2
+        --eval-windows 4 --quiet)
+GQA=(--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64)
+MHA=(--dim 32 --layers 2 --heads 4 --kv-heads 4 --hidden 64 --tied --qk-norm)
+
+timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --out "$TMP/gqa" && ok || bad "single-process run (GQA)"
+timeout 120 "$BIN" "${COMMON[@]}" "${MHA[@]}" --out "$TMP/mha" && ok || bad "single-process run (MHA)"
+
+# run NP MODE SHAPE-NAME
+run() {
+  local np=$1 mode=$2 shape=$3 out="$TMP/$3-np$1-${2//[=,]/_}" flags
+  [ "$shape" = gqa ] && flags=("${GQA[@]}") || flags=("${MHA[@]}")
+  if "${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" "${flags[@]}" --parallel "$mode" --out "$out" > "$out.log" 2>&1; then
+    compare "$TMP/$shape" "$out" && ok || bad "$mode on $np ranks ($shape) differs from the single-process run"
+  else
+    bad "$mode on $np ranks ($shape) failed: $(tail -5 "$out.log")"
+  fi
+}
+for mode in dp fsdp tp; do run 2 "$mode" gqa; done
+for mode in dp fsdp tp; do run 4 "$mode" mha; done
+run 2 tp mha
+run 4 dp=2,tp=2 mha
+run 4 dp=2,tp=2 gqa
+
+# expect_refusal NP WANT ARGS...: non-zero status, the message on every rank
+expect_refusal() {
+  local np=$1 want=$2; shift 2
+  out=$("${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" --out "$TMP/refused" "$@" 2>&1); rc=$?
+  n=$(grep -c -- "$want" <<< "$out")
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$n" -ge "$np" ] && ok ||
+    bad "--parallel refusal on $np ranks ($*): rc $rc, '$want' seen $n times in: $out"
+}
+expect_refusal 2 'unknown axis "xp"' "${GQA[@]}" --parallel xp
+expect_refusal 2 "needs 4 ranks, the job has 2" "${GQA[@]}" --parallel dp=2,tp=2
+expect_refusal 2 "more than one data axis" "${GQA[@]}" --parallel dp,fsdp
+expect_refusal 3 "must all be multiples of 3" "${GQA[@]}" --parallel tp
+expect_refusal 2 "must all be multiples of 2" --dim 32 --layers 2 --heads 4 --kv-heads 1 --hidden 64 --parallel tp
+expect_refusal 3 "multiple of the 3 data-parallel ranks" "${GQA[@]}" --parallel dp
+expect_refusal 2 "positive size" "${GQA[@]}" --parallel dp=0
+[ ! -e "$TMP/refused" ] && ok || bad "a refused run created its --out directory"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
