@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+/* A loaded tokenizer is immutable: encode, decode and detokenizers may
+ * use one tokenizer from many threads at once. */
 typedef struct duet_tokenizer duet_tokenizer;
 
 /* path: a model directory (reads tokenizer.json and, if present,
