@@ -1,0 +1,60 @@
+# duetd supervising an MPI worker job (--prefill 1 --decode 1): a decode
+# rank killed with SIGKILL during a streaming load. Every client ends
+# within 5 s of the kill (an error event on its stream, or an error
+# status), /health turns 503 with Retry-After, new requests get 503, and
+# duetd restarts the job by itself and serves again. Budget: ~30 s.
+. "$DUET_SRC/tests/integration/http_lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+make_model "$TMP/m"
+start_duetd sup --model "$TMP/m" --prefill 1 --decode 1 || exit 1
+check "supervised completion" sh -c "curl -s --max-time 10 '$URL/v1/completions' -d '{\"prompt\":\"hi\",\"max_tokens\":4}' |
+  jq -e '.usage.completion_tokens >= 1'"
+
+# the decode rank: rank 2 of the job (0 coordinator, 1 prefill, 2 decode)
+decode_pid() {
+  for p in $(pgrep -f "duet-worker .*--model $TMP/m"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=2 && echo "$p" && return
+  done
+}
+victim=$(decode_pid)
+check "found the decode rank" [ -n "$victim" ]
+
+for i in $(seq 8); do
+  (curl -sN --max-time 30 "$URL/v1/completions" -d '{"prompt":"hello","max_tokens":240,"stream":true,"ignore_eos":true}' \
+    >"$TMP/s$i"; date +%s.%N >"$TMP/end$i") &
+done
+sleep 0.5
+kill -KILL "$victim"
+killed=$(date +%s.%N)
+saw503=0
+for _ in $(seq 100); do
+  code=$(curl -s -D "$TMP/h" -o /dev/null -w '%{http_code}' --max-time 2 "$URL/health")
+  if [ "$code" = 503 ]; then saw503=1; break; fi
+  sleep 0.05
+done
+wait_all=0
+for i in $(seq 8); do
+  for _ in $(seq 100); do [ -s "$TMP/end$i" ] && break; sleep 0.1; done
+  end=$(cat "$TMP/end$i" 2>/dev/null || echo 1e12)
+  awk -v e="$end" -v k="$killed" 'BEGIN { exit !(e - k <= 5) }' || wait_all=1
+done
+check "every stream ended within 5 s of the kill" [ $wait_all = 0 ]
+check "streams cut short end with an error event" sh -c "cat $TMP/s* | grep -q '\"error\"'"
+check "/health 503 while the job is down" [ $saw503 = 1 ]
+check "503 carries Retry-After" grep -qi "^retry-after" "$TMP/h"
+up=0
+for _ in $(seq 300); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$URL/health")" = 200 ] && up=1 && break
+  sleep 0.1
+done
+check "service resumes by itself" [ $up = 1 ]
+check "completion after the restart" sh -c "curl -s --max-time 10 '$URL/v1/completions' -d '{\"prompt\":\"hi\",\"max_tokens\":4}' |
+  jq -e '.usage.completion_tokens >= 1'"
+check "backend_down counted" [ "$(metric duet_backend_down_total)" -ge 1 ]
+kill -TERM "$DPID"
+for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+wait "$DPID"
+check "drain with a supervised job exits 0" [ $? = 0 ]
+check "no worker left behind" [ -z "$(pgrep -f "duet-worker .*--model $TMP/m")" ]
+finish
