@@ -269,8 +269,14 @@ static duet_tensor *mlp_block(duet_llama_train *m, duet_tape *t, int l, duet_ten
 
 duet_tensor *duet_llama_train_loss(duet_llama_train *m, duet_tape *t, const int *tokens, const int *targets, int B,
                                    int T) {
-  if (B <= 0 || T <= 0) {
-    duet_error(DUET_EINVAL, "training batch: B %d and T %d must be positive", B, T);
+  return duet_llama_train_stage(m, t, NULL, tokens, targets, B, T, 1, 1);
+}
+
+duet_tensor *duet_llama_train_stage(duet_llama_train *m, duet_tape *t, duet_tensor *x, const int *tokens,
+                                    const int *targets, int B, int T, int first, int last) {
+  if (B <= 0 || T <= 0 || (!first && !x)) {
+    duet_error(DUET_EINVAL, "training batch: B %d and T %d must be positive (and a later stage needs its input)", B,
+               T);
     return NULL;
   }
   int N = B * T;
@@ -280,12 +286,14 @@ duet_tensor *duet_llama_train_loss(duet_llama_train *m, duet_tape *t, const int 
     return NULL;
   }
   for (int i = 0; i < N; i++) pos[i] = i % T;
-  duet_tensor *h = duet_ag_embedding(t, tokens, N, &m->embed); // (N) -> (N, C)
-  if (m->cfg.pos == DUET_POS_SINUSOIDAL) h = duet_ag_sinusoidal(t, h, pos);
+  duet_tensor *h = x;
+  if (first) h = duet_ag_embedding(t, tokens, N, &m->embed); // (N) -> (N, C)
+  if (first && m->cfg.pos == DUET_POS_SINUSOIDAL) h = duet_ag_sinusoidal(t, h, pos);
   for (int l = 0; l < m->cfg.n_layers; l++) {
     h = attention_block(m, t, l, h, pos, B, T);
     h = mlp_block(m, t, l, h);
   }
+  if (!last) return h;
   h = duet_ag_rmsnorm(t, h, &m->final_norm, m->cfg.norm_eps);
   duet_tensor *logits = duet_ag_linear(t, h, &m->lm_head, NULL); // (N, C) -> (N, V)
   return duet_ag_cross_entropy(t, logits, targets);

@@ -88,6 +88,15 @@ int duet_llama_train_max_nodes(const duet_config *cfg);
 duet_tensor *duet_llama_train_loss(duet_llama_train *m, duet_tape *t, const int *tokens, const int *targets, int B,
                                    int T);
 
+/* One pipeline stage's part of that forward (engine/parallel/pp.c): when
+ * first, from the tokens through the embedding, else from x (B*T, C)
+ * received from the previous stage; then every layer of m (the stage's
+ * layers); when last, the final norm, LM head and mean cross-entropy
+ * (returns the scalar loss), else the hidden states (B*T, C).
+ * duet_llama_train_loss is the stage that is both first and last. */
+duet_tensor *duet_llama_train_stage(duet_llama_train *m, duet_tape *t, duet_tensor *x, const int *tokens,
+                                    const int *targets, int B, int T, int first, int last);
+
 /* One full gradient computation: zero grads (unless accumulate), forward,
  * backward with d(loss) = dloss. *loss gets the batch's mean loss. */
 int duet_llama_train_grad(duet_llama_train *m, duet_tape *t, const int *tokens, const int *targets, int B, int T,

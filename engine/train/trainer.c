@@ -166,6 +166,14 @@ static int setup(run *r) {
   return o->strategy ? o->strategy->attach(o->strategy->ctx, &r->m, &r->opt) : DUET_OK;
 }
 
+static int forward_loss(run *r, int B, float *loss) {
+  duet_tape_reset(&r->tape, 0);
+  duet_tensor *l = duet_llama_train_loss(r->m, &r->tape, r->tokens, r->targets, B, r->o.seq);
+  if (!l) return r->tape.err ? r->tape.err : DUET_EINVAL;
+  *loss = l->data[0];
+  return DUET_OK;
+}
+
 /* Mean validation loss over the first max_windows validation windows (all
  * when max_windows <= 0), batch by batch. */
 static int evaluate(run *r, long max_windows, float *val_loss) {
@@ -176,10 +184,11 @@ static int evaluate(run *r, long max_windows, float *val_loss) {
     int B = (int)(nw - w < o->batch ? nw - w : o->batch);
     for (int b = 0; b < B; b++)
       duet_dataset_val_window(&r->data, w + b, o->seq, r->tokens + (long)b * o->seq, r->targets + (long)b * o->seq);
-    duet_tape_reset(&r->tape, 0);
-    duet_tensor *l = duet_llama_train_loss(r->m, &r->tape, r->tokens, r->targets, B, o->seq);
-    if (!l) return r->tape.err ? r->tape.err : DUET_EINVAL;
-    sum += (double)l->data[0] * B;
+    const duet_train_strategy *s = o->strategy;
+    float l;
+    int rc = s && s->eval ? s->eval(s->ctx, r->m, r->tokens, r->targets, B, o->seq, &l) : forward_loss(r, B, &l);
+    if (rc < 0) return rc;
+    sum += (double)l * B;
   }
   *val_loss = (float)(sum / nw);
   return DUET_OK;
@@ -204,7 +213,10 @@ static int train_step(run *r, float *loss) {
     duet_dataset_sample(&r->data, &r->rng, o->batch * o->dp_size, o->batch * o->dp_rank, o->batch, o->seq, r->tokens,
                         r->targets);
     float l = 0;
-    int rc = duet_llama_train_grad(r->m, &r->tape, r->tokens, r->targets, o->batch, o->seq, 1.0f / o->accum, a > 0, &l);
+    const duet_train_strategy *s = o->strategy;
+    int rc = s && s->grad ? s->grad(s->ctx, r->m, r->tokens, r->targets, o->batch, o->seq, 1.0f / o->accum, a > 0, &l)
+                          : duet_llama_train_grad(r->m, &r->tape, r->tokens, r->targets, o->batch, o->seq,
+                                                  1.0f / o->accum, a > 0, &l);
     if (rc < 0) return rc;
     sum += l;
   }

@@ -33,13 +33,19 @@
  * rank's local gradients (not yet averaged) and must clip and update as
  * the single-process run would, returning 0 or an error. gather (every
  * rank calls it before a checkpoint) points *full_m and *full_o at the
- * whole model and optimizer state on the writing rank (NULL elsewhere). */
+ * whole model and optimizer state on the writing rank (NULL elsewhere).
+ * grad and eval, when set (pipeline parallel), replace
+ * duet_llama_train_grad and the validation forward: the same contract,
+ * the loss returned on every rank. */
 typedef struct {
   void *ctx;
   int (*attach)(void *ctx, duet_llama_train **m, duet_adamw *o);
   int (*step)(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step, float clip);
   int (*gather)(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
                 const duet_adamw **full_o);
+  int (*grad)(void *ctx, duet_llama_train *m, const int *tokens, const int *targets, int B, int T, float dloss,
+              int accumulate, float *loss);
+  int (*eval)(void *ctx, duet_llama_train *m, const int *tokens, const int *targets, int B, int T, float *loss);
 } duet_train_strategy;
 
 typedef struct {
