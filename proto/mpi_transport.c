@@ -40,8 +40,11 @@ struct duet_mpi_transport {
   uint64_t bytes_in;
 };
 
-/* KV header message: the 40-byte wire header then the data tag. */
-#define HDR_MSG_SIZE (DUET_KV_WIRE_SIZE + 4)
+/* KV header message: the 40-byte wire header of the run's first block,
+ * then the first data tag and the number of blocks (consecutive block
+ * indices, consecutive tags, one data message each). */
+#define TEST_WINDOW 64
+#define HDR_MSG_SIZE (DUET_KV_WIRE_SIZE + 8)
 
 int duet_mpi_transport_new(MPI_Comm comm, const duet_mpi_callbacks *cb, size_t max_kv_bytes,
                            duet_mpi_transport **out) {
@@ -97,22 +100,34 @@ int duet_mpi_send(duet_mpi_transport *t, int dest, uint8_t *buf, size_t len) {
   return rc;
 }
 
-int duet_mpi_send_kv(duet_mpi_transport *t, int dest, const duet_kv_wire *h, const void *data, void *ctx) {
+int duet_mpi_send_kv_run(duet_mpi_transport *t, int dest, const duet_kv_wire *h, int n_blocks,
+                         const void *const *data, void *ctx) {
+  int end = (h->flags & DUET_KV_END) != 0;
+  if (end) n_blocks = 0;
+  else if (n_blocks < 1) return duet_error(DUET_EINVAL, "KV run of %d blocks", n_blocks);
   uint8_t *hb = malloc(HDR_MSG_SIZE);
   if (!hb) return duet_error(DUET_ENOMEM, "mpi transport: out of memory for a KV header");
+  if (t->next_tag[dest] + n_blocks > t->tag_span) t->next_tag[dest] = 0;
   int tag = DUET_TAG_KV_DATA0 + t->next_tag[dest];
-  t->next_tag[dest] = (t->next_tag[dest] + 1) % t->tag_span;
+  t->next_tag[dest] += n_blocks;
   duet_kv_wire_encode(h, hb);
   memcpy(hb + DUET_KV_WIRE_SIZE, &tag, 4);
+  memcpy(hb + DUET_KV_WIRE_SIZE + 4, &n_blocks, 4);
   op o = {.kind = OP_SEND, .owned = hb};
   int rc = isend(t, dest, DUET_TAG_KV_HDR, hb, HDR_MSG_SIZE, &o);
   if (rc) {
     free(hb);
     return rc;
   }
-  if (h->flags & DUET_KV_END) return DUET_OK;
-  op d = {.kind = OP_KV_SEND, .ctx = ctx};
-  return isend(t, dest, tag, data, h->data_bytes, &d);
+  for (int k = 0; k < n_blocks && !rc; k++) {
+    op d = {.kind = OP_KV_SEND, .ctx = ctx};
+    rc = isend(t, dest, tag + k, data[k], h->data_bytes, &d);
+  }
+  return rc;
+}
+
+int duet_mpi_send_kv(duet_mpi_transport *t, int dest, const duet_kv_wire *h, const void *data, void *ctx) {
+  return duet_mpi_send_kv_run(t, dest, h, 1, &data, ctx);
 }
 
 /* Post the receive of a header's data: into the owner's memory, or into
@@ -136,6 +151,19 @@ static int post_data(duet_mpi_transport *t, int src, const duet_kv_wire *h, int 
   return 1;
 }
 
+static void defer(duet_mpi_transport *t, int src, const duet_kv_wire *h, int tag) {
+  if (t->n_defer == t->cap_defer) {
+    int cap = t->cap_defer ? 2 * t->cap_defer : 16;
+    deferred *p = realloc(t->defer, (size_t)cap * sizeof *p);
+    if (!p) abort(); /* cannot lose a header: the data would be stranded */
+    t->defer = p;
+    t->cap_defer = cap;
+  }
+  t->defer[t->n_defer++] = (deferred){src, *h, tag};
+}
+
+/* A header names a run of blocks (or END): each block becomes one data
+ * receive, posted at once, or deferred in order. */
 static int recv_header(duet_mpi_transport *t, MPI_Message msg, int src, int count) {
   uint8_t hb[HDR_MSG_SIZE];
   if (count != HDR_MSG_SIZE) {
@@ -147,23 +175,25 @@ static int recv_header(duet_mpi_transport *t, MPI_Message msg, int src, int coun
   }
   MPI_Mrecv(hb, HDR_MSG_SIZE, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
   duet_kv_wire h;
-  int tag;
+  int tag, n_blocks;
   memcpy(&tag, hb + DUET_KV_WIRE_SIZE, 4);
+  memcpy(&n_blocks, hb + DUET_KV_WIRE_SIZE + 4, 4);
   if (duet_kv_wire_decode(hb, DUET_KV_WIRE_SIZE, t->max_kv, &h)) return 1; /* message left in duet_last_error */
+  int end = (h.flags & DUET_KV_END) != 0;
+  if (end) n_blocks = 1; /* one event: the marker itself */
+  if (n_blocks < 1 || n_blocks > 1 << 20) return 1;
   /* Behind a deferred header of the same request, wait too: blocks and
    * the END marker must reach the owner in the order they were sent. */
   int behind = 0;
   for (int i = 0; i < t->n_defer && !behind; i++)
     behind = t->defer[i].src == src && t->defer[i].hdr.request_id == h.request_id;
-  if (behind || !post_data(t, src, &h, tag)) {
-    if (t->n_defer == t->cap_defer) {
-      int cap = t->cap_defer ? 2 * t->cap_defer : 16;
-      deferred *p = realloc(t->defer, (size_t)cap * sizeof *p);
-      if (!p) abort(); /* cannot lose a header: the data would be stranded */
-      t->defer = p;
-      t->cap_defer = cap;
+  for (int k = 0; k < n_blocks; k++) {
+    duet_kv_wire hk = h;
+    hk.block_index = h.block_index + (uint32_t)k;
+    if (behind || !post_data(t, src, &hk, tag + k)) {
+      defer(t, src, &hk, tag + k);
+      behind = 1;
     }
-    t->defer[t->n_defer++] = (deferred){src, h, tag};
   }
   return 1;
 }
@@ -205,20 +235,24 @@ static void complete(duet_mpi_transport *t, op *o) {
 
 int duet_mpi_progress(duet_mpi_transport *t) {
   int events = 0;
-  /* One MPI_Testsome over every request in flight (testing them one by
-   * one made a 1536-block transfer quadratic). Completed ops are taken
-   * out before their callbacks run, since callbacks may send more. */
-  int n_done = 0;
-  if (t->n_ops) MPI_Testsome(t->n_ops, t->reqs, &n_done, t->done_idx, MPI_STATUSES_IGNORE);
+  /* One MPI_Testsome over the oldest requests in flight: blocks complete
+   * in the order they were sent, and testing all of them on every call
+   * made a 1536-block transfer quadratic. Later ones are tested once they
+   * move up. Completed ops are taken out (keeping the order) before their
+   * callbacks run, since callbacks may send more. */
+  int n_done = 0, window = t->n_ops < TEST_WINDOW ? t->n_ops : TEST_WINDOW;
+  if (window) MPI_Testsome(window, t->reqs, &n_done, t->done_idx, MPI_STATUSES_IGNORE);
   if (n_done > 0 && n_done != MPI_UNDEFINED) {
     for (int k = 0; k < n_done; k++) t->done_ops[k] = t->ops[t->done_idx[k]];
     int w = 0;
-    for (int i = 0; i < t->n_ops; i++)
+    for (int i = 0; i < window; i++)
       if (t->reqs[i] != MPI_REQUEST_NULL) {
         t->ops[w] = t->ops[i];
         t->reqs[w++] = t->reqs[i];
       }
-    t->n_ops = w;
+    memmove(&t->ops[w], &t->ops[window], (size_t)(t->n_ops - window) * sizeof *t->ops);
+    memmove(&t->reqs[w], &t->reqs[window], (size_t)(t->n_ops - window) * sizeof *t->reqs);
+    t->n_ops -= window - w;
     for (int k = 0; k < n_done; k++) complete(t, &t->done_ops[k]);
     events += n_done;
   }

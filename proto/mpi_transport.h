@@ -7,8 +7,9 @@
  *
  * Tags: DUET_TAG_CTL carries whole proto messages (received with
  * MPI_Improbe + MPI_Mrecv, any size); DUET_TAG_KV_HDR carries a KV block
- * header (kv_wire.h) plus the tag its data will use; the data follows on
- * that tag (>= DUET_TAG_KV_DATA0, a per-destination counter), received
+ * header (kv_wire.h) for a run of consecutive blocks plus the tags their
+ * data will use; each block's data follows on its own tag (>=
+ * DUET_TAG_KV_DATA0, a per-destination counter), received
  * with MPI_Irecv straight into the memory the owner names. Control and
  * bulk traffic never share a tag, so a cancel is never queued behind a
  * transfer, and a header whose destination is not known yet can wait
@@ -55,6 +56,11 @@ int duet_mpi_send(duet_mpi_transport *t, int dest, uint8_t *buf, size_t len);
 /* data (h->data_bytes) must stay valid until kv_sent(ctx). END headers
  * (no data) may pass data NULL; kv_sent is not called for them. */
 int duet_mpi_send_kv(duet_mpi_transport *t, int dest, const duet_kv_wire *h, const void *data, void *ctx);
+/* A run of n_blocks blocks (indices h->block_index..+n_blocks-1, each
+ * h->data_bytes long at data[k]) under one header: the receiver posts all
+ * their receives at once. kv_sent(ctx) runs once per block. */
+int duet_mpi_send_kv_run(duet_mpi_transport *t, int dest, const duet_kv_wire *h, int n_blocks,
+                         const void *const *data, void *ctx);
 
 /* Complete what can be completed and deliver what has arrived. Returns
  * the number of events (0: nothing happened). */

@@ -14,8 +14,10 @@ typedef struct duet_net duet_net;
 struct duet_net {
   /* Takes ownership of buf (a whole encoded message). */
   int (*send)(duet_net *n, int dest, uint8_t *buf, size_t len);
-  /* data stays valid until the role's kv_sent(ctx); END headers: data NULL. */
-  int (*send_kv)(duet_net *n, int dest, const duet_kv_wire *h, const void *data, void *ctx);
+  /* A run of n_blocks KV blocks (block indices h->block_index.., each
+   * h->data_bytes at data[k]) under one header; data stays valid until
+   * the role's kv_sent(ctx), called once per block. END: n_blocks 0. */
+  int (*send_kv)(duet_net *n, int dest, const duet_kv_wire *h, int n_blocks, const void *const *data, void *ctx);
   /* Move traffic along while a role waits inside a step (for pool space). */
   int (*pump)(duet_net *n);
   int self; /* this endpoint */

@@ -44,7 +44,8 @@ static int local_send(duet_net *n, int dest, uint8_t *buf, size_t len) {
   return DUET_OK;
 }
 
-static int local_send_kv(duet_net *n, int dest, const duet_kv_wire *hdr, const void *data, void *ctx) {
+static int local_send_kv(duet_net *n, int dest, const duet_kv_wire *hdr, int n_blocks, const void *const *data,
+                         void *ctx) {
   endpoint *e = n->impl;
   duet_local_hub *h = e->hub;
   if (dest < 0 || dest >= h->n || !h->ep[dest].attached)
@@ -54,13 +55,17 @@ static int local_send_kv(duet_net *n, int dest, const duet_kv_wire *hdr, const v
     r->kv_received(r->self, n->self, hdr, 0);
     return DUET_OK;
   }
-  void *dst = r->kv_target(r->self, n->self, hdr);
-  /* One thread: the decode side always knows the request before prefill
-   * sends (RESERVED comes first), so DEFER cannot happen; treat as drop. */
-  int dropped = dst == NULL || dst == DUET_KV_DEFER;
-  if (!dropped) memcpy(dst, data, hdr->data_bytes);
-  r->kv_received(r->self, n->self, hdr, dropped);
-  e->role.kv_sent(e->role.self, ctx);
+  for (int k = 0; k < n_blocks; k++) {
+    duet_kv_wire hk = *hdr;
+    hk.block_index = hdr->block_index + (uint32_t)k;
+    void *dst = r->kv_target(r->self, n->self, &hk);
+    /* One thread: the decode side always knows the request before prefill
+     * sends (RESERVED comes first), so DEFER cannot happen; treat as drop. */
+    int dropped = dst == NULL || dst == DUET_KV_DEFER;
+    if (!dropped) memcpy(dst, data[k], hk.data_bytes);
+    r->kv_received(r->self, n->self, &hk, dropped);
+    e->role.kv_sent(e->role.self, ctx);
+  }
   return DUET_OK;
 }
 

@@ -31,9 +31,10 @@ static int mpi_send(duet_net *net, int dest, uint8_t *buf, size_t len) {
   duet_net_mpi *n = net->impl;
   return duet_mpi_send(n->t, dest, buf, len);
 }
-static int mpi_send_kv(duet_net *net, int dest, const duet_kv_wire *h, const void *data, void *ctx) {
+static int mpi_send_kv(duet_net *net, int dest, const duet_kv_wire *h, int n_blocks, const void *const *data,
+                       void *ctx) {
   duet_net_mpi *n = net->impl;
-  return duet_mpi_send_kv(n->t, dest, h, data, ctx);
+  return duet_mpi_send_kv_run(n->t, dest, h, n_blocks, data, ctx);
 }
 static int mpi_pump(duet_net *net) {
   duet_net_mpi *n = net->impl;

@@ -119,7 +119,7 @@ static int peer(duet_prefill_role *p, int decode_group) {
  * let the blocks go once the sends are done. */
 static void send_end(duet_prefill_role *p, preq *r) {
   duet_kv_wire h = {.flags = DUET_KV_END, .request_id = r->id, .shard = (uint16_t)p->o.tp_rank};
-  p->o.net->send_kv(p->o.net, peer(p, r->decode_group), &h, NULL, NULL);
+  p->o.net->send_kv(p->o.net, peer(p, r->decode_group), &h, 0, NULL, NULL);
   r->state = PQ_DRAINING;
   p->clock.dirty = 1;
 }
@@ -131,22 +131,23 @@ typedef struct {
 
 /* forward's layer_done hook: positions [first, first+n) of `layer` are
  * written; send every block of that range that is now complete (or holds
- * the prompt's last token). Chunks are block-aligned, so each (block,
- * layer) goes exactly once. */
+ * the prompt's last token), as one run under one header. Chunks are
+ * block-aligned, so each (block, layer) goes exactly once. */
 static void on_layer_done(int layer, int first, int n, void *ctx) {
   layer_ctx *c = ctx;
   duet_prefill_role *p = c->p;
   preq *r = c->r;
   int bs = p->o.block_size, end = first + n;
-  size_t bytes = duet_kv_layer_floats(p->pool) * sizeof(float);
-  for (int b = first / bs; b * bs < end; b++) {
-    if ((b + 1) * bs > end && end != r->n_prompt) continue;
-    int ntok = r->n_prompt - b * bs < bs ? r->n_prompt - b * bs : bs;
-    duet_kv_wire h = {0, r->id, (uint16_t)layer, 1, (uint32_t)b, (uint32_t)ntok, DUET_F32,
-                      (uint16_t)p->o.tp_rank, bytes};
-    const float *data = duet_kv_layer_data(p->pool, r->seq.blocks[b], layer);
-    if (p->o.net->send_kv(p->o.net, peer(p, r->decode_group), &h, data, r) == 0) r->inflight++;
-  }
+  int b0 = first / bs, b1 = end == r->n_prompt ? (end + bs - 1) / bs : end / bs; /* blocks [b0, b1) */
+  if (b1 <= b0) return;
+  const void **data = malloc(sizeof(void *) * (size_t)(b1 - b0));
+  if (!data) return; /* the decode side sees the blocks missing and fails the request */
+  for (int b = b0; b < b1; b++) data[b - b0] = duet_kv_layer_data(p->pool, r->seq.blocks[b], layer);
+  int ntok = (b1 * bs < r->n_prompt ? b1 * bs : r->n_prompt) - b0 * bs;
+  duet_kv_wire h = {0, r->id, (uint16_t)layer, 1, (uint32_t)b0, (uint32_t)ntok, DUET_F32, (uint16_t)p->o.tp_rank,
+                    duet_kv_layer_floats(p->pool) * sizeof(float)};
+  if (p->o.net->send_kv(p->o.net, peer(p, r->decode_group), &h, b1 - b0, data, r) == 0) r->inflight += b1 - b0;
+  free(data);
 }
 
 /* Room for the chunk's blocks: blocks still held by completed sends come

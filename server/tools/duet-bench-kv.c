@@ -1,13 +1,14 @@
 /* duet-bench-kv: the disaggregated runtime's speed on the "110M" shape
  * (dim 768, 12 layers, 12 heads, hidden 2048, vocab 32000; random F32
  * weights, the same seed on every rank):
- *   mpirun -np 3 --oversubscribe duet-bench-kv [--json FILE]
+ *   mpirun -np 3 --oversubscribe duet-bench-kv [--kv-only]
  * rank 0 drives the router, rank 1 is a prefill group, rank 2 a decode
  * group (the roles of duet-worker, over the same MPI transport).
  *  1. KV handoff: a 512- and a 2048-token prompt's blocks (one message per
- *     layer of a block, from a KV pool into a KV pool, through
- *     proto/mpi_transport exactly as prefill -> decode sends them) beside
- *     raw MPI_Isend/Irecv of the same messages, best of 5.
+ *     layer of a block, one header per layer, from a KV pool into a KV
+ *     pool, through proto/mpi_transport exactly as prefill -> decode sends
+ *     them) beside raw MPI_Isend/Irecv of the same messages with every
+ *     receive posted in advance, best of 5.
  *  2. TTFT of a 512-token prompt through 1P+1D versus the in-process
  *     runtime (router + prefill + decode on one thread), best of 3.
  *  3. Decode throughput: 16 concurrent sequences versus one.
@@ -84,12 +85,14 @@ static double kv_once(duet_mpi_transport *t, kv_sink *s, int rank, int n_tokens,
         else MPI_Irecv(p, (int)bytes, MPI_BYTE, 0, 100, pair, &rq[k]);
       }
     MPI_Waitall(nmsg, rq, MPI_STATUSES_IGNORE);
-  } else if (rank == 1) { /* layer-major, as prefill's layer_done sends them */
-    for (int l = 0; l < n_layers; l++)
-      for (int b = 0; b < nb; b++) {
-        duet_kv_wire h = {0, 1, (uint16_t)l, 1, (uint32_t)b, BS, DUET_F32, 0, bytes};
-        duet_mpi_send_kv(t, 2, &h, duet_kv_layer_data(s->pool, b, l), NULL);
-      }
+  } else if (rank == 1) { /* a run of every block per layer, as prefill's layer_done sends a prompt */
+    const void **data = malloc(sizeof(void *) * (size_t)nb);
+    for (int l = 0; l < n_layers; l++) {
+      for (int b = 0; b < nb; b++) data[b] = duet_kv_layer_data(s->pool, b, l);
+      duet_kv_wire h = {0, 1, (uint16_t)l, 1, 0, (uint32_t)n_tokens, DUET_F32, 0, bytes};
+      duet_mpi_send_kv_run(t, 2, &h, nb, data, NULL);
+    }
+    free(data);
     duet_kv_wire end = {DUET_KV_END, 1, 0, 0, 0, 0, 0, 0, 0};
     duet_mpi_send_kv(t, 2, &end, NULL, NULL);
     while (duet_mpi_outstanding(t)) duet_mpi_progress(t);
@@ -416,6 +419,10 @@ int main(int argc, char **argv) {
   duet_config cfg = shape_110m();
   bench_kv(rank, cfg.n_layers);
   MPI_Barrier(MPI_COMM_WORLD);
+  if (argc > 1 && !strcmp(argv[1], "--kv-only")) {
+    MPI_Finalize();
+    return 0;
+  }
   duet_random_model *rm;
   if (duet_random_model_new(&cfg, DUET_F32, 42, &rm)) {
     fprintf(stderr, "duet-bench-kv: %s\n", duet_last_error());

@@ -93,12 +93,18 @@ int main(int argc, char **argv) {
   CHECK(x.received == 2 && memcmp(x.dst[1], src[2], sizeof src[2]) == 0);
   duet_kv_wire h3 = {0, 3, 0, 1, 0, 16, 0, 0, sizeof src[1]};
   CHECK(duet_mpi_send_kv(t, 0, &h3, src[1], NULL) == 0); /* nobody wants it */
+  /* A run of two blocks under one header lands block by block. */
+  duet_kv_wire hr = {0, 1, 0, 1, 4, 32, 0, 0, sizeof src[0]};
+  const void *run[2] = {src[1], src[2]};
+  CHECK(duet_mpi_send_kv_run(t, 0, &hr, 2, run, NULL) == 0);
+  pump(t, 200);
+  CHECK(x.received == 4 && memcmp(x.dst[0], src[1], sizeof src[1]) == 0 && memcmp(x.dst[1], src[2], sizeof src[2]) == 0);
   duet_kv_wire end = {DUET_KV_END, 3, 0, 0, 0, 0, 0, 0, 0};
   CHECK(duet_mpi_send_kv(t, 0, &end, NULL, NULL) == 0);
   pump(t, 200);
-  CHECK(x.dropped == 1 && x.ends == 1 && x.sent == 3);
+  CHECK(x.dropped == 1 && x.ends == 1 && x.sent == 5);
   CHECK(duet_mpi_outstanding(t) == 0);
-  CHECK(duet_mpi_bytes_received(t) == 3 * sizeof src[0]);
+  CHECK(duet_mpi_bytes_received(t) == 5 * sizeof src[0]);
 
   /* 200 idle rounds with backoff must sleep (not spin): well over 20 ms. */
   duet_backoff bo = {0, 2000};
