@@ -8,7 +8,10 @@
  * (each spins while the other works); measured on this 2-core machine,
  * 48 attention heads of 256x256x48: 11.5 ms with OpenBLAS threads per head,
  * 38.6 ms calling threaded OpenBLAS from an OpenMP loop, 2.4 ms with one
- * OpenMP thread per head and single-threaded OpenBLAS. */
+ * OpenMP thread per head and single-threaded OpenBLAS.
+ * The OpenBLAS thread count is process-wide: two threads of one process
+ * running ops at once may see each other's setting (results stay exact;
+ * only the speed of the other thread's BLAS calls changes). */
 
 #include <cblas.h>
 
