@@ -24,7 +24,13 @@ for i in $(seq 8); do
   (curl -sN --max-time 30 "$URL/v1/completions" -d '{"prompt":"hello","max_tokens":240,"stream":true,"ignore_eos":true}' \
     >"$TMP/s$i"; date +%s.%N >"$TMP/end$i") &
 done
-sleep 0.5
+# kill as soon as every stream has its first event: all are mid-generation
+for _ in $(seq 200); do
+  n=0
+  for i in $(seq 8); do grep -q '^data: {' "$TMP/s$i" 2>/dev/null && n=$((n + 1)); done
+  [ $n = 8 ] && break
+  sleep 0.01
+done
 kill -KILL "$victim"
 killed=$(date +%s.%N)
 saw503=0
@@ -41,6 +47,11 @@ for i in $(seq 8); do
 done
 check "every stream ended within 5 s of the kill" [ $wait_all = 0 ]
 check "streams cut short end with an error event" sh -c "cat $TMP/s* | grep -q '\"error\"'"
+complete=1
+for i in $(seq 8); do
+  tail -n 2 "$TMP/s$i" | grep -q -e '\[DONE\]' -e '"error"' || complete=0
+done
+check "every stream ends with [DONE] or an error event" [ $complete = 1 ]
 check "/health 503 while the job is down" [ $saw503 = 1 ]
 check "503 carries Retry-After" grep -qi "^retry-after" "$TMP/h"
 up=0
