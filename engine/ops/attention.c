@@ -17,7 +17,7 @@
  * a full T x T product, still in sgemm-sized pieces. Heads are spread over
  * OpenMP threads, each calling single-threaded OpenBLAS (blas_threads.h:
  * 5x faster here than one head at a time on OpenBLAS's threads). */
-#define ROW_BLOCK 128
+#define ROW_BLOCK 64
 
 static int check(int B, int Tq, int Tk, int nh, int nkv, int hd) {
   if (B < 0 || Tq < 0 || Tk < Tq || nh <= 0 || nkv <= 0 || hd <= 0 || nh % nkv)
