@@ -7,15 +7,13 @@ import json
 import sys
 
 d = sys.argv[1]
-bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-cs = bs[:]
-n = 0
+# Byte-level BPE's alphabet: printable Latin-1 bytes stand for themselves,
+# the others (controls, space, soft hyphen) for code points from 256 on.
+alphabet, shift = {}, 0
 for b in range(256):
-    if b not in bs:
-        bs.append(b)
-        cs.append(256 + n)
-        n += 1
-alphabet = dict(zip(bs, cs))
+    printable = 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255
+    alphabet[b] = b if printable else 256 + shift
+    shift += not printable
 bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
 tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
        "pre_tokenizer": bl, "post_processor": None, "decoder": bl,

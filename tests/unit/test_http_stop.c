@@ -1,22 +1,8 @@
 /* Stop strings over streamed text (server/frontend/stop.c): a stop string
  * is never emitted, text that could still become one is held back, and
  * nothing else is. */
-#include <stdio.h>
-#include <string.h>
-
 #include "server/frontend/stop.c"
-
-static int passed, failed;
-#define CHECK(cond, ...)                \
-  do {                                  \
-    if (cond) passed++;                 \
-    else {                              \
-      failed++;                         \
-      printf("FAIL %d: ", __LINE__);    \
-      printf(__VA_ARGS__);              \
-      printf("\n");                     \
-    }                                   \
-  } while (0)
+#include "tests/unit/loader_util.h"
 
 static size_t maxlen(const char *const *s, int n) {
   size_t m = 0;
@@ -75,6 +61,5 @@ int main(void) {
   CHECK(r.match < 0 && r.safe == 6, "no hold for 'help': safe %zu", r.safe);
   r = duet_stop_scan(NULL, 0, 0, "abc", 3, 1);
   CHECK(r.match < 0 && r.safe == 3, "no stops: all safe");
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }
