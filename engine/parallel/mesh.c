@@ -22,14 +22,19 @@ static int parse_item(const char *item, duet_mesh_spec *s, int *data_n, int *mod
     if (end == eq + 1 || *end || size < 1 || size > 1 << 20)
       return duet_error(DUET_EINVAL, "--parallel: %s needs a positive size (got \"%s\")", name, eq + 1);
   }
+  if (!strcmp(name, "mb")) {
+    if (!eq || s->micro) return duet_error(DUET_EINVAL, "--parallel: mb needs one size (micro-batches)");
+    s->micro = (int)size;
+    return DUET_OK;
+  }
   int is_data = !strcmp(name, "dp") || !strcmp(name, "fsdp");
-  if (!is_data && strcmp(name, "tp") != 0)
-    return duet_error(DUET_EINVAL, "--parallel: unknown axis \"%s\" (dp, fsdp or tp)", name);
+  if (!is_data && strcmp(name, "tp") != 0 && strcmp(name, "pp") != 0)
+    return duet_error(DUET_EINVAL, "--parallel: unknown axis \"%s\" (dp, fsdp, tp or pp)", name);
   int *seen = is_data ? seen_data : seen_model;
   if (*seen) return duet_error(DUET_EINVAL, "--parallel: more than one %s axis (\"%s\")", is_data ? "data" : "model", name);
   *seen = 1;
   if (is_data) s->fsdp = name[0] == 'f', *data_n = (int)size;
-  else s->tp = 1, *model_n = (int)size;
+  else s->tp = name[0] == 't', s->pp = name[0] == 'p', *model_n = (int)size;
   return DUET_OK;
 }
 
@@ -44,6 +49,7 @@ int duet_mesh_spec_parse(const char *spec, int world, duet_mesh_spec *out) {
   char *save = NULL;
   for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save))
     if ((rc = parse_item(item, out, &data_n, &model_n, &seen_data, &seen_model)) < 0) return rc;
+  if (out->micro && !out->pp) return duet_error(DUET_EINVAL, "--parallel %s: mb= goes with pp", spec);
   if (data_n == 0 && model_n == 0)
     return duet_error(DUET_EINVAL, "--parallel %s: give a size to all axes but one", spec);
   int fixed = (data_n ? data_n : 1) * (model_n ? model_n : 1), open = data_n == 0 || model_n == 0;

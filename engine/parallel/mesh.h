@@ -3,15 +3,16 @@
 
 /* The ranks of an MPI job as a 2-D mesh, the C counterpart of a JAX device
  * mesh: a data axis (plain data parallel "dp" or fully sharded "fsdp")
- * times a model axis (tensor parallel "tp"), built with MPI_Cart_create,
+ * times a model axis (tensor parallel "tp" or pipeline parallel "pp"), built with MPI_Cart_create,
  * with one sub-communicator per axis (MPI_Cart_sub). The model axis varies
  * fastest, so a tensor-parallel group is made of neighbouring ranks (on
  * one host, as Megatron places them).
  *
  * --parallel spec: comma-separated axes NAME or NAME=SIZE, NAME one of dp,
- * fsdp, tp; at most one data axis and one model axis; at most one axis
+ * fsdp, tp, pp; at most one data axis and one model axis; at most one axis
  * without a size (it takes the ranks the others leave). "dp" alone is
- * dp=<all ranks>; "dp=2,tp=2" needs 4 ranks. */
+ * dp=<all ranks>; "dp=2,tp=2" needs 4 ranks. With pp, "mb=M" sets the
+ * micro-batches per step (default: up to 2 per stage). */
 
 #include <mpi.h>
 
@@ -20,6 +21,8 @@ typedef struct {
   int model; /* ranks along the model axis (1 when absent) */
   int fsdp;  /* 1: the data axis shards parameters, gradients and optimizer state */
   int tp;    /* 1: the model axis is tensor parallel */
+  int pp;    /* 1: the model axis is pipeline parallel */
+  int micro; /* pipeline micro-batches (0: default) */
 } duet_mesh_spec;
 
 /* Parse spec for a job of world ranks. Errors name the bad item, or say

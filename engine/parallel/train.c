@@ -8,6 +8,7 @@
 #include "engine/parallel/dp.h"
 #include "engine/parallel/fsdp.h"
 #include "engine/parallel/mesh.h"
+#include "engine/parallel/pp.h"
 #include "engine/parallel/tp.h"
 
 /* The model shape the run will have: from --init / --resume's config.json
@@ -30,12 +31,17 @@ static int check_fit(const duet_mesh_spec *s, const duet_train_opts *o) {
                       "parallel ranks", o->batch, s->data);
   if (o->resume && s->data > 1)
     return duet_error(DUET_EUNSUPPORTED, "--parallel: --resume with a data axis (the checkpoint's --batch is per rank)");
-  if (s->fsdp && s->tp)
-    return duet_error(DUET_EUNSUPPORTED, "--parallel: fsdp does not combine with tp (use dp=N,tp=M)");
-  if (!s->tp) return DUET_OK;
+  if (s->fsdp && (s->tp || s->pp))
+    return duet_error(DUET_EUNSUPPORTED, "--parallel: fsdp does not combine with %s (use dp=N,%s=M)",
+                      s->tp ? "tp" : "pp", s->tp ? "tp" : "pp");
+  if (s->pp && s->micro && (o->batch / s->data) % s->micro != 0)
+    return duet_error(DUET_EINVAL, "--parallel: mb=%d micro-batches do not divide the %d windows of a rank's batch",
+                      s->micro, o->batch / s->data);
+  if (!s->tp && !s->pp) return DUET_OK;
   duet_config c;
   int rc = planned_shape(o, &c);
-  return rc < 0 ? rc : duet_tp_check_shape(&c, s->model);
+  if (rc < 0) return rc;
+  return s->tp ? duet_tp_check_shape(&c, s->model) : duet_pp_check_shape(&c, s->model);
 }
 
 typedef struct {
@@ -43,6 +49,7 @@ typedef struct {
   duet_train_strategy strategy;
   duet_fsdp *fsdp;
   duet_tp *tp;
+  duet_pp *pp;
 } plan;
 
 static int attach(plan *p, duet_train_opts *o) {
@@ -57,7 +64,13 @@ static int attach(plan *p, duet_train_opts *o) {
       return rc;
     o->follower = m->model_rank != 0;
   }
-  if (p->fsdp || p->tp) o->strategy = &p->strategy;
+  if (m->spec.pp) {
+    if ((rc = duet_pp_new(&m->model_comm, m->spec.data > 1 ? &m->data_comm : NULL, m->spec.micro, &p->pp,
+                          &p->strategy)) < 0)
+      return rc;
+    o->follower = m->model_rank != 0;
+  }
+  if (p->fsdp || p->tp || p->pp) o->strategy = &p->strategy;
   return DUET_OK;
 }
 
@@ -83,6 +96,7 @@ int duet_parallel_train(const char *spec, duet_train_opts *o, duet_train_result 
   if (rc < 0) fprintf(stderr, "duet-train: rank %d of %d: %s\n", rank, size, duet_last_error());
   duet_fsdp_free(p.fsdp);
   duet_tp_free(p.tp);
+  duet_pp_free(p.pp);
   duet_mesh_free(&p.mesh);
   MPI_Finalize();
   return rc;

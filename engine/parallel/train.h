@@ -3,7 +3,7 @@
 
 /* duet-train --parallel SPEC under mpirun: initialise MPI, lay the ranks
  * out on a mesh (mesh.h), attach the strategy the spec names (dp.h,
- * fsdp.h, tp.h) to the trainer's options, run engine/train/trainer.h, and
+ * fsdp.h, tp.h, pp.h) to the trainer's options, run engine/train/trainer.h, and
  * finalise. --batch is the GLOBAL batch: each rank of the data axis trains
  * on batch / data-size windows of it, so the losses equal a single-process
  * run with the same --batch. World rank 0 alone prints and writes.

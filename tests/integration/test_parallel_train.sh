@@ -1,6 +1,6 @@
 #!/bin/bash
-# duet-train --parallel under mpirun: every strategy's 20 training losses
-# (and its final checkpoint's weights) equal the single-process run with
+# duet-train --parallel under mpirun: every strategy's (dp, fsdp, tp, pp)
+# 20 training losses, validation losses and final checkpoint weights equal the single-process run with
 # the same global batch (losses within 1e-4 relative), on 2 and 4 ranks
 # and on a dp=2,tp=2 mesh; bad --parallel values and rank counts or shapes
 # that do not fit are refused on every rank with a message.
@@ -23,8 +23,9 @@ with open(sys.argv[1], "w") as f:
         f.write(" ".join(r.choice(w) for _ in range(4 + i % 7)) + ".\n")
 PY
 
-# compare DIR_A DIR_B: losses (train_state metadata) within 1e-4 relative,
-# weights within 1e-4 absolute; prints the measured differences.
+# compare DIR_A DIR_B: training and validation losses (train_state
+# metadata) within 1e-4 relative, weights within 1e-4 absolute; prints the
+# measured differences.
 compare() {
   /usr/bin/python3 - "$1" "$2" <<'PY'
 import array, json, struct, sys
@@ -34,7 +35,7 @@ def st(path):
     return json.loads(b[8:8 + n]), b[8 + n:]
 def losses(d):
     log = st(d + "/train_state.safetensors")[0]["__metadata__"]["loss_log"]
-    return [float(e.split(",")[0]) for e in log.split(";") if e]
+    return [float(v) for e in log.split(";") if e for v in e.split(",") if v != "nan"]
 a, b = losses(sys.argv[1]), losses(sys.argv[2])
 rel = max(abs(x - y) / abs(x) for x, y in zip(a, b)) if a and len(a) == len(b) else float("inf")
 (ha, ba), (hb, bb) = st(sys.argv[1] + "/model.safetensors"), st(sys.argv[2] + "/model.safetensors")
@@ -44,13 +45,13 @@ for k, v in ha.items():
     x = array.array("f", ba[v["data_offsets"][0]:v["data_offsets"][1]])
     y = array.array("f", bb[hb[k]["data_offsets"][0]:hb[k]["data_offsets"][1]])
     dw = max([dw] + [abs(p - q) for p, q in zip(x, y)]) if len(x) == len(y) else float("inf")
-print("%s: %d steps, max relative loss difference %.2e, max weight difference %.2e" % (sys.argv[2].split("/")[-1], len(b), rel, dw))
+print("%s: %d losses, max relative loss difference %.2e, max weight difference %.2e" % (sys.argv[2].split("/")[-1], len(b), rel, dw))
 sys.exit(0 if rel <= 1e-4 and dw <= 1e-4 else 1)
 PY
 }
 
 COMMON=(--data "$TMP/data.txt" --tokenizer fixtures/train/tok --steps 20 --batch 8 --seq 32 --lr 1e-2 --warmup 2
-        --eval-windows 4 --quiet)
+        --eval-every 5 --eval-windows 4 --quiet)
 GQA=(--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64)
 MHA=(--dim 32 --layers 2 --heads 4 --kv-heads 4 --hidden 64 --tied --qk-norm)
 
@@ -70,8 +71,11 @@ run() {
 for mode in dp fsdp tp; do run 2 "$mode" gqa; done
 for mode in dp fsdp tp; do run 4 "$mode" mha; done
 run 2 tp mha
+run 2 pp gqa
+run 2 pp,mb=2 mha
 run 4 dp=2,tp=2 mha
 run 4 dp=2,tp=2 gqa
+run 4 dp=2,pp=2 gqa
 
 # expect_refusal NP WANT ARGS...: non-zero status, the message on every rank
 expect_refusal() {
@@ -88,6 +92,8 @@ expect_refusal 3 "must all be multiples of 3" "${GQA[@]}" --parallel tp
 expect_refusal 2 "must all be multiples of 2" --dim 32 --layers 2 --heads 4 --kv-heads 1 --hidden 64 --parallel tp
 expect_refusal 3 "multiple of the 3 data-parallel ranks" "${GQA[@]}" --parallel dp
 expect_refusal 2 "positive size" "${GQA[@]}" --parallel dp=0
+expect_refusal 3 "the model has only 2 layers" "${GQA[@]}" --parallel pp
+expect_refusal 2 "do not divide the 8 windows" "${GQA[@]}" --parallel pp,mb=3
 [ ! -e "$TMP/refused" ] && ok || bad "a refused run created its --out directory"
 
 echo "$pass passed, $fail failed"
