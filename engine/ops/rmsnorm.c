@@ -51,16 +51,18 @@ void duet_rmsnorm_forward(float *out, float *rstd, const float *x, const float *
  * dx_j = r w_j dy_j - (r^3 / C) x_j sum_k(dy_k w_k x_k),  dw_j = sum_n dy_j x_j r. */
 void duet_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
                            const float *rstd, int N, int C) {
+  if (dx) {
 #pragma omp parallel for schedule(static) if ((long)N * C > DUET_OMP_MIN_WORK)
-  for (int n = 0; n < N; n++) {
-    const float *xr = x + (long)n * C, *dy = dout + (long)n * C;
-    float *d = dx + (long)n * C;
-    float r = rstd[n], dot = 0;
+    for (int n = 0; n < N; n++) {
+      const float *xr = x + (long)n * C, *dy = dout + (long)n * C;
+      float *d = dx + (long)n * C;
+      float r = rstd[n], dot = 0;
 #pragma omp simd reduction(+ : dot)
-    for (int i = 0; i < C; i++) dot += dy[i] * w[i] * xr[i];
-    float c = r * r * r * dot / (float)C;
+      for (int i = 0; i < C; i++) dot += dy[i] * w[i] * xr[i];
+      float c = r * r * r * dot / (float)C;
 #pragma omp simd
-    for (int i = 0; i < C; i++) d[i] += r * w[i] * dy[i] - c * xr[i];
+      for (int i = 0; i < C; i++) d[i] += r * w[i] * dy[i] - c * xr[i];
+    }
   }
   if (!dw) return;
   /* dw is shared by all rows: each thread owns a range of columns and walks

@@ -11,8 +11,8 @@
 void duet_rmsnorm_forward_ref(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
 void duet_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
 
-/* ACCUMULATES into dx (N,C) and dw (C) (+=); dw may be NULL (frozen
- * weight). rstd is the forward's saved (N). */
+/* ACCUMULATES into dx (N,C) and dw (C) (+=); either may be NULL (input
+ * without gradient, frozen weight). rstd is the forward's saved (N). */
 void duet_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
                            const float *rstd, int N, int C);
 

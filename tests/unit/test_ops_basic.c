@@ -41,6 +41,10 @@ static void test_rmsnorm(int N, int C, long step) {
   loss_fn f = {norm_run, &c, a, r, n};
   check_grad_step("rmsnorm dx", &f, x, n, step, dx, 0.5f, 1e-2f, 3e-3);
   check_grad("rmsnorm dw", &f, w, C, dw, 0.5f, 1e-2f, 3e-3);
+  float *dw2 = const_buf(C, 0.5f);
+  duet_rmsnorm_backward(NULL, dw2, r, x, w, rs2, N, C); /* input without gradient */
+  CHECK(rel_err(dw2, dw, C, 1) == 0, "rmsnorm dw alone == dw with dx");
+  free(dw2);
   free(x), free(w), free(a), free(b), free(rs), free(rs2), free(r), free(dx), free(dw);
 }
 
