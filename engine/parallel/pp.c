@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel/dp.h"
+#include "engine/parallel/whole.h"
 #include "engine/ops/residual.h"
 
 struct duet_pp {
@@ -218,7 +219,8 @@ static int pp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_ada
 
 /* One flat buffer whole on the first stage: each stage's layers (and the
  * last one's tail) sent point to point into place. */
-static void gather_buffer(duet_pp *p, const duet_llama_train *m, const float *local, float *whole) {
+static void gather_buffer(void *ctx, const duet_llama_train *m, const float *local, float *whole) {
+  duet_pp *p = ctx;
   long layers = (long)p->count * p->P, tail = m->n_params - p->E - layers;
   if (!p->first) {
     MPI_Send(local + p->E, (int)layers, MPI_FLOAT, 0, 1, p->comm);
@@ -240,13 +242,7 @@ static void gather_buffer(duet_pp *p, const duet_llama_train *m, const float *lo
 static int pp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
                      const duet_adamw **full_o) {
   duet_pp *p = ctx;
-  gather_buffer(p, m, m->params, p->full ? p->full->params : NULL);
-  gather_buffer(p, m, o->m, p->full_opt.m);
-  gather_buffer(p, m, o->v, p->full_opt.v);
-  p->full_opt.step = o->step;
-  *full_m = p->full;
-  *full_o = p->full ? &p->full_opt : NULL;
-  return DUET_OK;
+  return duet_whole_gather(gather_buffer, p, m, o, p->full, &p->full_opt, full_m, full_o);
 }
 
 int duet_pp_new(MPI_Comm *comm, MPI_Comm *data_comm, int micro, duet_pp **out, duet_train_strategy *s) {

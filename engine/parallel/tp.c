@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/parallel/dp.h"
 #include "engine/parallel/tp_ops.h"
+#include "engine/parallel/whole.h"
 
 struct duet_tp {
   MPI_Comm comm, data_comm;
@@ -134,7 +135,8 @@ static int tp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_ada
 }
 
 /* One buffer of every rank's shard into the whole one on rank 0. */
-static void gather_buffer(duet_tp *p, const duet_llama_train *loc, const float *lbuf, float *fbuf) {
+static void gather_buffer(void *ctx, const duet_llama_train *loc, const float *lbuf, float *fbuf) {
+  duet_tp *p = ctx;
   MPI_Gather(lbuf, (int)p->n_local, MPI_FLOAT, p->recv, (int)p->n_local, MPI_FLOAT, 0, p->comm);
   if (p->rank != 0) return;
   for (int r = 0; r < p->size; r++) shard_buffer(p->full, loc, fbuf, p->recv + (long)r * p->n_local, r, 0);
@@ -143,13 +145,7 @@ static void gather_buffer(duet_tp *p, const duet_llama_train *loc, const float *
 static int tp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
                      const duet_adamw **full_o) {
   duet_tp *p = ctx;
-  gather_buffer(p, m, m->params, p->full ? p->full->params : NULL);
-  gather_buffer(p, m, o->m, p->full_opt.m);
-  gather_buffer(p, m, o->v, p->full_opt.v);
-  p->full_opt.step = o->step;
-  *full_m = p->full;
-  *full_o = p->full ? &p->full_opt : NULL;
-  return DUET_OK;
+  return duet_whole_gather(gather_buffer, p, m, o, p->full, &p->full_opt, full_m, full_o);
 }
 
 int duet_tp_new(MPI_Comm *comm, MPI_Comm *data_comm, duet_tp **out, duet_train_strategy *s) {

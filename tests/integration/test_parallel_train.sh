@@ -77,6 +77,25 @@ run 4 dp=2,tp=2 mha
 run 4 dp=2,tp=2 gqa
 run 4 dp=2,pp=2 gqa
 
+# Checkpoints hold the whole model and optimizer state: a tp run stopped at
+# step 10 resumes single-process, a single-process one resumes under pp (the
+# state sharded again), and both end as the uninterrupted run.
+resume_check() { # NAME MODE-OF-FIRST-HALF MODE-OF-SECOND-HALF ("" = single process)
+  local out="$TMP/resume-$1" half
+  for half in 1 2; do
+    local mode=$2 args=("${COMMON[@]}" "${GQA[@]}" --out "$out" --stop-after 10)
+    [ $half = 2 ] && mode=$3 args=(--resume "$out" --data "$TMP/data.txt" --quiet)
+    if [ -n "$mode" ]; then
+      "${MPIRUN[@]}" -np 2 "$BIN" "${args[@]}" --parallel "$mode" > "$out.log" 2>&1
+    else
+      timeout 120 "$BIN" "${args[@]}" > "$out.log" 2>&1
+    fi || { bad "resume $1 half $half failed: $(tail -5 "$out.log")"; return; }
+  done
+  compare "$TMP/gqa" "$out" && ok || bad "resume $1 differs from the uninterrupted run"
+}
+resume_check tp-then-single tp ""
+resume_check single-then-pp "" pp
+
 # expect_refusal NP WANT ARGS...: non-zero status, the message on every rank
 expect_refusal() {
   local np=$1 want=$2; shift 2
