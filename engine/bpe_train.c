@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "engine/error.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer/byte_level.h"
 
 const char *const duet_bpe_special_tokens[DUET_BPE_N_SPECIAL] = {"<|endoftext|>", "<|bos|>", "<|im_start|>",
@@ -335,21 +336,10 @@ int duet_bpe_trainer_feed(duet_bpe_trainer *t, const char *text, size_t len, con
 }
 
 int duet_bpe_trainer_feed_file(duet_bpe_trainer *t, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return duet_error(DUET_EIO, "%s: cannot open", path);
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  int rc = DUET_OK;
-  for (;;) {
-    if ((rc = grow(&buf, &cap, n + (1 << 20), 1)) < 0) break;
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) rc = duet_error(DUET_EIO, "%s: read failed", path);
-      break;
-    }
-  }
-  fclose(f);
+  char *buf;
+  size_t n;
+  int rc = duet_read_file(path, &buf, &n);
+  if (rc == DUET_ENOENT) rc = DUET_EIO; /* the documented code for any unreadable corpus */
   if (rc == DUET_OK) rc = duet_bpe_trainer_feed(t, buf, n, path);
   free(buf);
   return rc;

@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/jinja/template.h"
+#include "engine/read_file.h"
 
 static const char *const SPECIALS[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
 enum { NSPECIAL = 4 };
@@ -80,21 +81,10 @@ static int find_source(const json_t *cfg, const char *cfg_path, char **src) {
   const char *slash = strrchr(cfg_path, '/');
   int dirlen = slash ? (int)(slash - cfg_path) : 1;
   snprintf(jpath, sizeof jpath, "%.*s/chat_template.jinja", dirlen, slash ? cfg_path : ".");
-  FILE *f = fopen(jpath, "rb");
-  if (!f) return duet_error(DUET_ENOENT, "model has no chat template (%s has no chat_template)", cfg_path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  *src = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  size_t got = *src ? fread(*src, 1, (size_t)n, f) : 0;
-  fclose(f);
-  if (!*src || got != (size_t)n) {
-    free(*src);
-    *src = NULL;
-    return duet_error(DUET_EIO, "%s: read failed", jpath);
-  }
-  (*src)[n] = 0;
-  return DUET_OK;
+  size_t n;
+  int rc = duet_read_file(jpath, src, &n);
+  if (rc == DUET_ENOENT) return duet_error(DUET_ENOENT, "model has no chat template (%s has no chat_template)", cfg_path);
+  return rc;
 }
 
 int duet_chat_template_load(const char *path, duet_chat_template **out) {

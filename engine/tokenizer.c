@@ -4,6 +4,7 @@
 #include "engine/tokenizer.h"
 
 #include "engine/error.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer/json_util.h"
 #include "engine/tokenizer/tokenizer_impl.h"
 
@@ -99,18 +100,10 @@ static int resolve_paths(const char *path, char *json_path, char *cfg_path, size
 /* Reads the whole file and parses it from memory: jansson's file reader
  * goes a character at a time, several times slower on a 10 MB file. */
 static int parse_file(const char *path, json_t **out) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return duet_error(DUET_ENOENT, "tokenizer: cannot open %s", path);
-  struct stat st;
-  char *buf = NULL;
-  size_t n = 0;
-  if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && (buf = malloc((size_t)st.st_size + 1)))
-    n = fread(buf, 1, (size_t)st.st_size, f);
-  fclose(f);
-  if (!buf || n != (size_t)st.st_size) {
-    free(buf);
-    return duet_error(buf ? DUET_EIO : DUET_ENOMEM, "tokenizer: cannot read %s", path);
-  }
+  char *buf;
+  size_t n;
+  int rc = duet_read_file(path, &buf, &n);
+  if (rc < 0) return rc;
   json_error_t err;
   *out = json_loadb(buf, n, 0, &err);
   free(buf);

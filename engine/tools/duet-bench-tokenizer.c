@@ -10,6 +10,7 @@
  * piece). Single-threaded on both sides. */
 #include "engine/error.h"
 #include "engine/machine_peak.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer.h"
 
 #include <jansson.h>
@@ -27,27 +28,11 @@ typedef struct {
   int reps, ref;
 } opts;
 
-static char *read_stream(FILE *f, size_t *len) {
-  size_t cap = 1 << 20, n = 0;
-  char *p = malloc(cap);
-  while (p) {
-    size_t r = fread(p + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
-    if (n == cap) {
-      char *q = realloc(p, cap *= 2);
-      if (!q) free(p);
-      p = q;
-    }
-  }
-  *len = n;
-  return p;
-}
-
 static char *load_text(const opts *o, size_t *len) {
   FILE *f = o->text_file ? fopen(o->text_file, "rb") : popen("bible -f gen1:1-rev22:21", "r");
   if (!f) return NULL;
-  char *t = read_stream(f, len);
+  char *t;
+  if (duet_read_stream(f, o->text_file ? o->text_file : "bible -f", &t, len) < 0) t = NULL;
   if (o->text_file) fclose(f);
   else if (pclose(f) != 0) {
     free(t);

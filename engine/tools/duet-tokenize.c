@@ -2,32 +2,13 @@
  * Reads UTF-8 text on stdin and prints its token ids as a JSON array, or
  * with --decode reads a JSON array of ids and prints the text. */
 #include "engine/error.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *read_all(FILE *f, size_t *len) {
-  size_t cap = 1 << 16, n = 0;
-  char *p = malloc(cap);
-  while (p) {
-    size_t r = fread(p + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
-    if (n == cap) {
-      char *q = realloc(p, cap *= 2);
-      if (!q) {
-        free(p);
-        return NULL;
-      }
-      p = q;
-    }
-  }
-  *len = n;
-  return p;
-}
 
 static int usage(void) {
   fprintf(stderr, "usage: duet-tokenize --model DIR [--decode] [--no-special]\n"
@@ -90,9 +71,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   size_t len;
-  char *in = read_all(stdin, &len);
-  rc = in ? (dec ? decode(t, in, len, !special) : encode(t, in, len, special))
-          : duet_error(DUET_ENOMEM, "out of memory reading stdin");
+  char *in;
+  rc = duet_read_stream(stdin, "stdin", &in, &len);
+  if (!rc) rc = dec ? decode(t, in, len, !special) : encode(t, in, len, special);
   free(in);
   duet_tokenizer_free(t);
   if (rc) {
