@@ -49,6 +49,7 @@ int duet_mesh_spec_parse(const char *spec, int world, duet_mesh_spec *out) {
   char *save = NULL;
   for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save))
     if ((rc = parse_item(item, out, &data_n, &model_n, &seen_data, &seen_model)) < 0) return rc;
+  if (!seen_data && !seen_model) return duet_error(DUET_EINVAL, "--parallel %s: no axis (dp, fsdp, tp or pp)", spec);
   if (out->micro && !out->pp) return duet_error(DUET_EINVAL, "--parallel %s: mb= goes with pp", spec);
   if (data_n == 0 && model_n == 0)
     return duet_error(DUET_EINVAL, "--parallel %s: give a size to all axes but one", spec);
