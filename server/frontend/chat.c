@@ -40,6 +40,40 @@ static int check_messages(duet_req *r, const json_t *m) {
   return 0;
 }
 
+/* OpenAI's content parts ([{"type":"text","text":...}]) become one string,
+ * as vLLM does for text-only models; templates then see plain strings. */
+static json_t *flatten(duet_req *r, const json_t *msgs) {
+  json_t *out = json_deep_copy(msgs);
+  size_t i, k;
+  json_t *m, *part;
+  json_array_foreach(out, i, m) {
+    json_t *content = json_object_get(m, "content");
+    if (!json_is_array(content)) continue;
+    size_t len = 0;
+    char *text = NULL;
+    json_array_foreach(content, k, part) {
+      json_t *t = json_object_get(part, "text");
+      const char *type = json_string_value(json_object_get(part, "type"));
+      if (!type || strcmp(type, "text") || !json_is_string(t)) {
+        duet_req_error(r, 400, "invalid_request_error", "messages",
+                       "messages[%zu].content[%zu]: only {\"type\": \"text\"} parts are supported", i, k);
+        free(text);
+        json_decref(out);
+        return NULL;
+      }
+      char *q = realloc(text, len + json_string_length(t) + 1);
+      if (!q) break;
+      text = q;
+      memcpy(text + len, json_string_value(t), json_string_length(t));
+      len += json_string_length(t);
+      text[len] = 0;
+    }
+    json_object_set_new(m, "content", json_stringn(text ? text : "", len));
+    free(text);
+  }
+  return out;
+}
+
 void duet_chat_completions(duet_req *r) {
   duet_server *s = r->conn->srv;
   duet_params p;
@@ -55,8 +89,15 @@ void duet_chat_completions(duet_req *r) {
     json_decref(body);
     return;
   }
+  json_t *flat = flatten(r, msgs);
+  if (!flat) {
+    json_decref(body);
+    return;
+  }
   char *text = NULL;
-  if (duet_chat_template_render(s->tmpl, msgs, 1, &text) < 0) {
+  int rc = duet_chat_template_render(s->tmpl, flat, 1, &text);
+  json_decref(flat);
+  if (rc < 0) {
     duet_req_error(r, 400, "invalid_request_error", "messages", "chat template: %s", duet_last_error());
     json_decref(body);
     return;
@@ -64,7 +105,7 @@ void duet_chat_completions(duet_req *r) {
   int *ids = NULL, n = 0;
   /* the template writes the special tokens itself (as transformers'
    * apply_chat_template, which tokenizes without adding them again) */
-  int rc = duet_tokenizer_encode(s->tok, text, strlen(text), 0, &ids, &n);
+  rc = duet_tokenizer_encode(s->tok, text, strlen(text), 0, &ids, &n);
   free(text);
   duet_job *j = rc < 0 ? NULL : duet_job_new(r, 1, body, &p);
   json_decref(body);

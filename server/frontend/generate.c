@@ -364,8 +364,10 @@ static void stream_start(duet_job *j) {
 void duet_job_run(duet_job *j) {
   duet_server *s = j->s;
   duet_req *r = j->req;
+  /* the error paths below answer r (which may free it) before the job
+   * hooked itself to r: forget r without touching it */
   if (check_lengths(j) < 0) {
-    detach(j);
+    j->req = NULL;
     duet_job_free(j);
     return;
   }
@@ -390,6 +392,6 @@ void duet_job_run(duet_job *j) {
     if (j->p.stream) stream_start(j);
     return;
   }
-  detach(j);
+  j->req = NULL;
   duet_job_free(j);
 }

@@ -24,6 +24,7 @@ struct duet_h1 {
   int in_value;
   size_t hdr_bytes;
   int h2c;                /* Upgrade: h2c seen */
+  int expect_continue;    /* Expect: 100-continue seen */
   char *h2settings;       /* HTTP2-Settings value */
   char *rest;             /* bytes held back while paused */
   size_t rest_len;
@@ -137,6 +138,7 @@ static void commit_header(duet_h1 *h) {
   if (!strcmp(h->field, "authorization")) duet_req_set_str(&h->cur->auth, v, n);
   else if (!strcmp(h->field, "upgrade")) h->h2c = n == 3 && !strncasecmp(v, "h2c", 3);
   else if (!strcmp(h->field, "http2-settings")) duet_req_set_str(&h->h2settings, v, n);
+  else if (!strcmp(h->field, "expect")) h->expect_continue = n == 12 && !strncasecmp(v, "100-continue", 12);
   h->field_len = 0;
   h->field[0] = 0;
   h->val_len = 0;
@@ -147,6 +149,7 @@ static int on_begin(http_parser *p) {
   h->cur = duet_req_new(h->c, &H1);
   h->hdr_bytes = 0;
   h->h2c = 0;
+  h->expect_continue = 0;
   h->in_value = 0;
   h->field_len = 0;
   return h->cur ? 0 : 1;
@@ -204,6 +207,12 @@ static int on_headers_done(http_parser *p) {
       h->err_status = 413;
       return -1;
     }
+  }
+  /* curl and others wait a second for this before sending a body; only
+   * safe when no earlier response is still due on the connection */
+  if (h->expect_continue && !h->head && p->content_length > 0 && p->content_length != ULLONG_MAX) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    duet_conn_write(h->c, cont, sizeof cont - 1);
   }
   return 0;
 }

@@ -296,6 +296,8 @@ void duet_conns_drain(duet_server *s) {
   }
 }
 
+/* What was already written (the last events of drained streams) still
+ * goes out; the loop stops when the workers are down either way. */
 void duet_conns_close_all(duet_server *s) {
-  for (duet_conn *c = s->conns; c; c = c->next) duet_conn_close(c);
+  for (duet_conn *c = s->conns; c; c = c->next) duet_conn_finish(c);
 }

@@ -58,6 +58,7 @@ void duet_conn_resume_read(duet_conn *c);
 int duet_conn_writable(const duet_conn *c);
 /* Called by the drain logic: close idle connections, tell busy ones to go. */
 void duet_conns_drain(duet_server *s);
+/* Close every connection once its queued bytes are written. */
 void duet_conns_close_all(duet_server *s);
 
 #endif
