@@ -115,5 +115,12 @@ expect_refusal 3 "the model has only 2 layers" "${GQA[@]}" --parallel pp
 expect_refusal 2 "do not divide the 8 windows" "${GQA[@]}" --parallel pp,mb=3
 [ ! -e "$TMP/refused" ] && ok || bad "a refused run created its --out directory"
 
+# An error inside training ends the whole job (MPI_Abort), not one rank
+# with the others waiting in a collective.
+out=$("${MPIRUN[@]}" -np 2 "$BIN" --data "$TMP/missing.txt" --tokenizer fixtures/train/tok "${GQA[@]}" \
+      --out "$TMP/missing" --parallel tp 2>&1); rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [[ "$out" == *"missing.txt: No such file"* ]] && ok ||
+  bad "failing run: rc $rc, output: $out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
