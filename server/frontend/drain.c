@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "server/frontend/generate.h"
 #include "server/frontend/listener.h"
 
 static double deadline;
@@ -33,8 +34,7 @@ static void on_tick(uv_timer_t *t) {
   static int cancelled;
   if (duet_now() > deadline && !cancelled) {
     cancelled = 1;
-    for (size_t i = 0; i < s->gens_cap; i++)
-      if (s->gens[i].key > 1) duet_backend_cancel(s->backend, s->gens[i].key);
+    duet_gen_cancel_all(s);
   }
 }
 

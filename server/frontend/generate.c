@@ -12,12 +12,14 @@
 #include "server/frontend/response.h"
 #include "server/frontend/stop.h"
 
-/* --- backend id -> choice (open addressing; 0 empty, 1 deleted) --- */
+/* --- backend id -> choice (open addressing; slot key 0 empty, 1 deleted,
+ * so a backend id k is stored as k + 2) --- */
 
 #define TOMB 1u
 static size_t slot_of(uint64_t k, size_t cap) { return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 7) & (cap - 1); }
 
-static int gens_put(duet_server *s, uint64_t k, void *v) {
+static int gens_put(duet_server *s, uint64_t id, void *v) {
+  uint64_t k = id + 2;
   if ((s->gens_used + 1) * 2 > s->gens_cap) {
     size_t cap = s->gens_cap ? s->gens_cap : 256;
     while ((s->gens_n + 1) * 4 > cap) cap *= 2;
@@ -43,7 +45,8 @@ static int gens_put(duet_server *s, uint64_t k, void *v) {
   return 0;
 }
 
-static duet_slot *gens_find(duet_server *s, uint64_t k) {
+static duet_slot *gens_find(duet_server *s, uint64_t id) {
+  uint64_t k = id + 2;
   if (!s->gens_cap) return NULL;
   for (size_t j = slot_of(k, s->gens_cap); s->gens[j].key; j = (j + 1) & (s->gens_cap - 1))
     if (s->gens[j].key == k) return &s->gens[j];
@@ -56,6 +59,11 @@ static void gens_del(duet_server *s, uint64_t k) {
   e->key = TOMB;
   e->val = NULL;
   s->gens_n--;
+}
+
+void duet_gen_cancel_all(duet_server *s) {
+  for (size_t i = 0; i < s->gens_cap; i++)
+    if (s->gens[i].key > TOMB) duet_backend_cancel(s->backend, s->gens[i].key - 2);
 }
 
 /* --- job lifetime --- */

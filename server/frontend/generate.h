@@ -69,5 +69,7 @@ void duet_job_free(duet_job *j);
 /* Backend callbacks. */
 void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t);
 void duet_gen_finish(duet_server *s, uint64_t id, const duet_finish_msg *f);
+/* Cancel every generation in flight (drain deadline). */
+void duet_gen_cancel_all(duet_server *s);
 
 #endif
