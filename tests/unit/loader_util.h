@@ -1,5 +1,5 @@
 // Shared by test_safetensors.c, test_model_load.c and test_sampler.c
-// (header only: each test is one program): check macros, a scratch
+// (header only: each test is one program): a scratch
 // directory, and the closed-form weights of the loader fixtures.
 #ifndef DUET_TEST_LOADER_UTIL_H
 #define DUET_TEST_LOADER_UTIL_H
@@ -10,42 +10,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                          \
-  do {                                                            \
-    if (cond) passed++;                                           \
-    else {                                                        \
-      failed++;                                                   \
-      fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                               \
-      fprintf(stderr, "\n");                                      \
-    }                                                             \
-  } while (0)
-
-/* expr must return DUET_OK. */
-#define CHECK_OK(expr)                                                         \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    CHECK(rc_ == DUET_OK, "%s = %d: %s", #expr, rc_, duet_last_error());       \
-  } while (0)
-
-/* expr must fail with code want and a message containing each of the
- * strings that follow (NULL-terminated list). */
-#define CHECK_ERR(expr, want, ...)                                                       \
-  do {                                                                                   \
-    int rc_ = (expr);                                                                    \
-    const char *subs_[] = {__VA_ARGS__, NULL};                                           \
-    int ok_ = rc_ == (want);                                                             \
-    for (int s_ = 0; ok_ && subs_[s_]; s_++) ok_ = strstr(duet_last_error(), subs_[s_]) != NULL; \
-    CHECK(ok_, "%s = %d (want %d): \"%s\"", #expr, rc_, (int)(want), duet_last_error()); \
-  } while (0)
-
-static inline int finish(void) {
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
-}
+#include "unit_check.h"
 
 /* A fresh directory under $TMPDIR, removed (with its files) by
  * scratch_remove(). */

@@ -16,21 +16,10 @@
 #include "engine/bpe_train.h"
 #include "engine/chat_template.h"
 #include "engine/error.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                    \
-  do {                                                      \
-    if (cond) {                                             \
-      passed++;                                             \
-    } else {                                                \
-      failed++;                                             \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-      fprintf(stderr, __VA_ARGS__);                         \
-      fprintf(stderr, "\n");                                \
-    }                                                       \
-  } while (0)
+#include "unit_check.h"
 
 /* A small corpus: prose, numbers, punctuation, contractions, UTF-8. */
 static const char CORPUS[] =
@@ -100,26 +89,14 @@ static void test_merges_valid(const duet_bpe_trainer *t) {
   }
 }
 
-static char *read_file(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)len + 1);
-  if (s && fread(s, 1, (size_t)len, f) != (size_t)len) len = 0;
-  if (s) s[len] = 0;
-  fclose(f);
-  *n = (size_t)len;
-  return s;
-}
-
 static void same_file(const char *d1, const char *d2, const char *name) {
   char p1[512], p2[512];
   size_t n1, n2;
   snprintf(p1, sizeof p1, "%s/%s", d1, name);
   snprintf(p2, sizeof p2, "%s/%s", d2, name);
-  char *a = read_file(p1, &n1), *b = read_file(p2, &n2);
+  char *a, *b;
+  CHECK_OK(duet_read_file(p1, &a, &n1));
+  CHECK_OK(duet_read_file(p2, &b, &n2));
   CHECK(a && b && n1 == n2 && !memcmp(a, b, n1), "%s differs between two trainings", name);
   free(a);
   free(b);
@@ -273,6 +250,5 @@ int main(void) {
   duet_bpe_trainer_free(t1);
   duet_bpe_trainer_free(t2);
   free(corpus);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -12,19 +12,7 @@
 #include "engine/chat_template.h"
 #include "engine/error.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                \
-  do {                                                  \
-    if (cond) {                                         \
-      passed++;                                         \
-    } else {                                            \
-      failed++;                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                     \
-      fprintf(stderr, "\n");                            \
-    }                                                   \
-  } while (0)
+#include "unit_check.h"
 
 static char npm_models[3][4096]; /* llama2, llama3, qwen3 model dirs */
 
@@ -337,6 +325,5 @@ int main(void) {
   test_render_errors();
   test_load_errors();
   test_config_forms();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clients/sse.h"
+#include "unit_check.h"
 
 static char got[16][256];
 static int n_got;
@@ -12,13 +13,6 @@ static void on_event(const char *d, size_t len, void *user) {
   (void)user;
   if (n_got < 16) snprintf(got[n_got++], sizeof got[0], "%.*s", (int)len, d);
 }
-
-static int failed, passed;
-#define CHECK(c)                                                              \
-  do {                                                                        \
-    if (c) passed++;                                                          \
-    else { failed++; fprintf(stderr, "%s:%d: CHECK(%s)\n", __FILE__, __LINE__, #c); } \
-  } while (0)
 
 int main(void) {
   const char *stream = ": comment\n\ndata: {\"a\":1}\n\ndata: x\ndata: y\n\r\n"
@@ -32,10 +26,8 @@ int main(void) {
       duet_sse_feed(&p, stream + i, i + step <= len ? step : len - i);
     int ok = n_got == 4 && !strcmp(got[0], "{\"a\":1}") && !strcmp(got[1], "x\ny") &&
              !strcmp(got[2], "nospace") && !strcmp(got[3], "[DONE]");
-    if (!ok) fprintf(stderr, "step %zu: %d events\n", step, n_got);
-    CHECK(ok);
+    CHECK(ok, "step %zu: %d events", step, n_got);
     duet_sse_free(&p);
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

@@ -5,6 +5,7 @@
  * (with and without special tokens), per-line ids, decode, and the
  * streaming detokenizer. Expected values come from gen_expected.mjs. */
 #include "engine/error.h"
+#include "engine/read_file.h"
 #include "engine/tokenizer.h"
 #include "engine/tokenizer/utf8.h"
 #include "test_tokenizer_util.h"
@@ -217,9 +218,9 @@ static void test_model(const char *m, const char *text, size_t len, int cleanup)
 
 int main(void) {
   size_t len = 0, slen = 0;
-  char *text = read_file("fixtures/tokenizer/text.txt", &len);
-  char *stext = read_file("fixtures/tokenizer/text_synthetic.txt", &slen);
-  CHECK(text && stext, "cannot read fixtures/tokenizer/text*.txt (run from tests/)");
+  char *text, *stext;
+  CHECK_OK(duet_read_file("fixtures/tokenizer/text.txt", &text, &len));
+  CHECK_OK(duet_read_file("fixtures/tokenizer/text_synthetic.txt", &stext, &slen));
   if (text && stext) {
     test_model("llama2", text, len, 0);
     test_model("llama3", text, len, 1);
@@ -229,6 +230,5 @@ int main(void) {
   }
   free(text);
   free(stext);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

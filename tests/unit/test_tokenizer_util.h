@@ -1,4 +1,4 @@
-/* Shared by the tokenizer tests: check counters, file reading, FNV-1a
+/* Shared by the tokenizer tests: check counters, FNV-1a
  * hashes (as gen_expected.mjs computes them) and the npm cache holding
  * the reference tokenizer files. */
 #ifndef TEST_TOKENIZER_UTIL_H
@@ -10,37 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int failed, passed;
-#define CHECK(c, ...)                                                          \
-  do {                                                                         \
-    if (c) {                                                                   \
-      passed++;                                                                \
-    } else {                                                                   \
-      failed++;                                                                \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c);    \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
-  } while (0)
-
-static inline char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *p = malloc((size_t)n + 1);
-  if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-    free(p);
-    p = NULL;
-  }
-  fclose(f);
-  if (p) {
-    p[n] = 0;
-    *len = (size_t)n;
-  }
-  return p;
-}
+#include "unit_check.h"
 
 static inline uint32_t fnv_bytes(const void *p, size_t n) {
   const unsigned char *b = p;
