@@ -4,13 +4,26 @@
 #include <string.h>
 
 #include "engine/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 
 static json_t *head(const duet_job *j, const char *object) {
   return json_pack("{s:s,s:s,s:I,s:s}", "id", j->id, "object", object, "created", j->created, "model",
                    j->s->model_name);
 }
 
-static json_t *text(const char *p, size_t n) { return json_stringn_nocheck(p, n); }
+/* Text for the client is valid UTF-8 by construction (the detokenizer
+ * never cuts a character; stop strings cut at their own start). Should a
+ * decoder ever hand out bad bytes, they go out as U+FFFD, never as
+ * invalid JSON. */
+static json_t *text(const char *p, size_t n) {
+  if (duet_utf8_invalid_at(p, n) < 0) return json_stringn_nocheck(p, n);
+  char *fixed = malloc(3 * n + 1);
+  if (!fixed) return json_string("");
+  size_t m = duet_utf8_lossy((const unsigned char *)p, n, fixed);
+  json_t *j = json_stringn_nocheck(fixed, m);
+  free(fixed);
+  return j;
+}
 
 json_t *duet_resp_chunk(const duet_job *j, const duet_choice *c, const char *t, size_t len, json_t *lp,
                         const char *finish, int role) {
@@ -87,8 +100,7 @@ static json_t *tok_str(const duet_job *j, int id) {
   char *t = NULL;
   size_t n = 0;
   if (duet_tokenizer_decode(j->s->tok, &id, 1, 0, &t, &n) < 0) return json_string("");
-  json_t *s = json_stringn(t, n);
-  if (!s) s = json_string("\xef\xbf\xbd"); /* not valid UTF-8 on its own */
+  json_t *s = text(t, n); /* a piece of a character shows as U+FFFD */
   free(t);
   return s;
 }

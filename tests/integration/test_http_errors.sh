@@ -102,6 +102,35 @@ curl -s -D "$TMP/h" -o "$TMP/body" "$URL$C" -d '{"prompt":"a"}' >/dev/null
 check "workers down: request 503 + Retry-After" sh -c "grep -q '^HTTP/1.1 503' '$TMP/h' && grep -qi '^retry-after' '$TMP/h'"
 kill $DPID
 
+# --- connection limit and idle timeout ---
+start_duetd lim --model "$TMP/m" --max-conns 3 --idle-timeout 1 || exit 1
+python3 - "$PORT" >"$TMP/conns" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+socks = []
+for _ in range(5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    socks.append(s)
+    time.sleep(0.05)
+def closed(s, wait):
+    s.settimeout(wait)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+print("over", sum(closed(s, 0.5) for s in socks[3:]))
+print("kept", sum(not closed(s, 0.1) for s in socks[:3]))
+time.sleep(2.5)
+print("idle", sum(closed(s, 0.5) for s in socks[:3]))
+PY
+check "connections over --max-conns closed" grep -qx "over 2" "$TMP/conns"
+check "connections within the limit kept" grep -qx "kept 3" "$TMP/conns"
+check "idle connections closed after --idle-timeout" grep -qx "idle 3" "$TMP/conns"
+check "serves again once the idle ones are gone" [ "$(status GET /health)" = 200 ]
+kill $DPID
+
 # --- 1000 + 1000 clients that go away mid-stream ---
 URL=$MAIN_URL PORT=$MAIN_PORT
 check "1000 HTTP/1.1 drops + 1000 HTTP/2 resets" timeout 150 node "$SRC/tests/integration/http_abuse.mjs" "$PORT" disconnect 1000
