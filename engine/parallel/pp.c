@@ -22,6 +22,7 @@ struct duet_pp {
   int M, b, T;
   duet_tape *tapes;
   duet_tensor **in, **out;
+  MPI_Request *req; /* M sends in flight per phase (non-blocking: the next micro-batch computes meanwhile) */
   float *tmp; /* the other end's embedding gradient (tied) */
 };
 
@@ -37,7 +38,8 @@ static void free_tapes(duet_pp *p) {
   free(p->tapes);
   free(p->in);
   free(p->out);
-  p->tapes = NULL, p->in = p->out = NULL, p->M = 0;
+  free(p->req);
+  p->tapes = NULL, p->in = p->out = NULL, p->req = NULL, p->M = 0;
 }
 
 void duet_pp_free(duet_pp *p) {
@@ -114,7 +116,8 @@ static int ensure_tapes(duet_pp *p, const duet_llama_train *m, int B, int T, int
   p->tapes = calloc((size_t)M, sizeof *p->tapes);
   p->in = calloc((size_t)M, sizeof *p->in);
   p->out = calloc((size_t)M, sizeof *p->out);
-  if (!p->tapes || !p->in || !p->out) return duet_error(DUET_ENOMEM, "pipeline parallel: out of memory");
+  p->req = malloc((size_t)M * sizeof *p->req);
+  if (!p->tapes || !p->in || !p->out || !p->req) return duet_error(DUET_ENOMEM, "pipeline parallel: out of memory");
   p->M = M, p->b = B / M, p->T = T;
   size_t bytes = duet_llama_train_arena_bytes(&m->cfg, p->b, T);
   for (int i = 0; i < M; i++) {
@@ -126,10 +129,11 @@ static int ensure_tapes(duet_pp *p, const duet_llama_train *m, int B, int T, int
 
 static int tape_error(const duet_tape *t) { return t->err ? t->err : DUET_EINVAL; }
 
-/* Forward of rows [0, b) of tokens on tape t: receive, run, send. tag
- * keeps micro-batches apart. Returns the stage's output (loss when last). */
+/* Forward of rows [0, b) of tokens on tape t: receive, run, send (into
+ * *req when given, else blocking). tag keeps micro-batches apart. Returns
+ * the stage's output (loss when last). */
 static duet_tensor *stage_forward(duet_pp *p, duet_llama_train *m, duet_tape *t, int recording, const int *tokens,
-                                  const int *targets, int b, int T, int tag, duet_tensor **in) {
+                                  const int *targets, int b, int T, int tag, duet_tensor **in, MPI_Request *req) {
   int N = b * T, C = m->cfg.dim, shape[2] = {N, C};
   duet_tape_reset(t, recording);
   *in = NULL;
@@ -138,7 +142,8 @@ static duet_tensor *stage_forward(duet_pp *p, duet_llama_train *m, duet_tape *t,
     MPI_Recv((*in)->data, N * C, MPI_FLOAT, p->stage - 1, tag, p->comm, MPI_STATUS_IGNORE);
   }
   duet_tensor *y = duet_llama_train_stage(m, t, *in, tokens, targets, b, T, p->first, p->last);
-  if (y && !p->last) MPI_Send(y->data, N * C, MPI_FLOAT, p->stage + 1, tag, p->comm);
+  if (y && !p->last && req) MPI_Isend(y->data, N * C, MPI_FLOAT, p->stage + 1, tag, p->comm, req);
+  else if (y && !p->last) MPI_Send(y->data, N * C, MPI_FLOAT, p->stage + 1, tag, p->comm);
   return y;
 }
 
@@ -154,15 +159,19 @@ static int pp_grad(void *ctx, duet_llama_train *m, const int *tokens, const int 
   double sum = 0;
   for (int i = 0; i < p->M; i++) { /* GPipe: every forward first */
     long off = (long)i * N;
-    p->out[i] = stage_forward(p, m, &p->tapes[i], 1, tokens + off, targets + off, p->b, T, i, &p->in[i]);
+    p->req[i] = MPI_REQUEST_NULL;
+    p->out[i] = stage_forward(p, m, &p->tapes[i], 1, tokens + off, targets + off, p->b, T, i, &p->in[i], &p->req[i]);
     if (!p->out[i]) return tape_error(&p->tapes[i]);
     if (p->last) sum += p->out[i]->data[0];
   }
+  MPI_Waitall(p->M, p->req, MPI_STATUSES_IGNORE);
   for (int i = p->M - 1; i >= 0; i--) { /* then every backward, last micro-batch first */
     if (!p->last) MPI_Recv(p->out[i]->grad, N * C, MPI_FLOAT, p->stage + 1, p->M + i, p->comm, MPI_STATUS_IGNORE);
     if ((rc = duet_tape_backward(&p->tapes[i], p->out[i], p->last ? dloss / p->M : 0.0f)) < 0) return rc;
-    if (!p->first) MPI_Send(p->in[i]->grad, N * C, MPI_FLOAT, p->stage - 1, p->M + i, p->comm);
+    p->req[i] = MPI_REQUEST_NULL;
+    if (!p->first) MPI_Isend(p->in[i]->grad, N * C, MPI_FLOAT, p->stage - 1, p->M + i, p->comm, &p->req[i]);
   }
+  MPI_Waitall(p->M, p->req, MPI_STATUSES_IGNORE);
   *loss = (float)(sum / p->M);
   share_loss(p, loss);
   return DUET_OK;
@@ -178,7 +187,7 @@ static int pp_eval(void *ctx, duet_llama_train *m, const int *tokens, const int 
   for (int r = 0; r < B; r += p->b) {
     int rows = B - r < p->b ? B - r : p->b;
     duet_tensor *in, *y = stage_forward(p, m, &p->tapes[0], 0, tokens + (long)r * T, targets + (long)r * T, rows, T,
-                                        0, &in);
+                                        0, &in, NULL);
     if (!y) return tape_error(&p->tapes[0]);
     if (p->last) sum += (double)y->data[0] * rows;
   }

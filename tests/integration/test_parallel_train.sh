@@ -54,14 +54,16 @@ COMMON=(--data "$TMP/data.txt" --tokenizer fixtures/train/tok --steps 20 --batch
         --eval-every 5 --eval-windows 4 --quiet)
 GQA=(--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64)
 MHA=(--dim 32 --layers 2 --heads 4 --kv-heads 4 --hidden 64 --tied --qk-norm)
+DEEP=(--dim 32 --layers 4 --heads 4 --kv-heads 2 --hidden 64 --tied)
 
 timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --out "$TMP/gqa" && ok || bad "single-process run (GQA)"
 timeout 120 "$BIN" "${COMMON[@]}" "${MHA[@]}" --out "$TMP/mha" && ok || bad "single-process run (MHA)"
+timeout 120 "$BIN" "${COMMON[@]}" "${DEEP[@]}" --out "$TMP/deep" && ok || bad "single-process run (4 layers)"
 
 # run NP MODE SHAPE-NAME
 run() {
   local np=$1 mode=$2 shape=$3 out="$TMP/$3-np$1-${2//[=,]/_}" flags
-  [ "$shape" = gqa ] && flags=("${GQA[@]}") || flags=("${MHA[@]}")
+  case $shape in gqa) flags=("${GQA[@]}") ;; mha) flags=("${MHA[@]}") ;; *) flags=("${DEEP[@]}") ;; esac
   if "${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" "${flags[@]}" --parallel "$mode" --out "$out" > "$out.log" 2>&1; then
     compare "$TMP/$shape" "$out" && ok || bad "$mode on $np ranks ($shape) differs from the single-process run"
   else
@@ -76,6 +78,7 @@ run 2 pp,mb=2 mha
 run 4 dp=2,tp=2 mha
 run 4 dp=2,tp=2 gqa
 run 4 dp=2,pp=2 gqa
+run 4 pp,mb=8 deep
 
 # Checkpoints hold the whole model and optimizer state: a tp run stopped at
 # step 10 resumes single-process, a single-process one resumes under pp (the
