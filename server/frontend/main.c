@@ -2,6 +2,7 @@
  * model, starts the backend (in-process, --workers, or a supervised MPI
  * job), listens, and runs one libuv loop until drained. */
 
+#include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -35,20 +36,36 @@ static void on_state(int ready, const char *why, void *u) {
   fprintf(stderr, "duetd: workers %s%s%s\n", ready ? "ready" : "down", why && *why ? ": " : "", why ? why : "");
 }
 
-/* Without --model: the bundled model, next to the build or the install. */
+/* dir/config.json, or the first (by name) subdirectory that has one.
+ * Paths that do not fit buf are skipped. */
+static int find_model(const char *dir, char *buf, size_t cap) {
+  if (snprintf(buf, cap, "%s/config.json", dir) < (int)cap && access(buf, R_OK) == 0)
+    return snprintf(buf, cap, "%s", dir) < (int)cap ? 0 : -1;
+  struct dirent **names;
+  int n = scandir(dir, &names, NULL, alphasort), found = -1;
+  for (int i = 0; i < n; i++) {
+    const char *d = names[i]->d_name;
+    if (found < 0 && d[0] != '.' && snprintf(buf, cap, "%s/%s/config.json", dir, d) < (int)cap &&
+        access(buf, R_OK) == 0)
+      found = snprintf(buf, cap, "%s/%s", dir, d) < (int)cap ? 0 : -1;
+    free(names[i]);
+  }
+  if (n >= 0) free(names);
+  return found;
+}
+
+/* Without --model: the bundled model (models/NAME/), next to the build
+ * (BUILD/bin/../../models) or the install (bin/../share/duet/models). */
 static const char *default_model(char *buf, size_t cap) {
-  char exe[PATH_MAX];
+  char exe[PATH_MAX], base[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) return NULL;
   exe[n] = 0;
   const char *dir = dirname(exe);
   static const char *rel[] = {"../../models", "../models", "../share/duet/models"};
   for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-    snprintf(buf, cap, "%s/%s/config.json", dir, rel[i]);
-    if (access(buf, R_OK) == 0) {
-      buf[strlen(buf) - strlen("/config.json")] = 0;
+    if (snprintf(base, sizeof base, "%s/%s", dir, rel[i]) < (int)sizeof base && find_model(base, buf, cap) == 0)
       return buf;
-    }
   }
   return NULL;
 }
@@ -107,7 +124,7 @@ int main(int argc, char **argv) {
   }
   char model_buf[PATH_MAX];
   if (!s->opts.model_dir && !(s->opts.model_dir = default_model(model_buf, sizeof model_buf))) {
-    fprintf(stderr, "duetd: no --model given and no bundled model found (models/config.json)\n");
+    fprintf(stderr, "duetd: no --model given and no bundled model found (models/NAME/config.json)\n");
     return 2;
   }
   s->loop = uv_default_loop();

@@ -1,11 +1,7 @@
 /* Request parameter validation (server/frontend/params.c): defaults, each
  * bad value refused naming its parameter, chat vs completions logprobs. */
-#include <stdio.h>
-#include <string.h>
-
 #include "server/frontend/params.c"
-
-static int passed, failed;
+#include "tests/unit/unit_check.h"
 
 static json_t *parse(const char *s) {
   json_error_t e;
@@ -19,12 +15,8 @@ static void expect(const char *body, int chat, const char *param) {
   duet_param_error e = {0};
   int rc = duet_params_parse(j, chat, 100, 4, &p, &e);
   int ok = param ? rc < 0 && e.param && !strcmp(e.param, param) && e.msg[0] : rc == 0;
-  if (ok) passed++;
-  else {
-    failed++;
-    printf("FAIL: %s (chat %d): want %s, got rc %d param %s (%s)\n", body, chat, param ? param : "ok", rc,
-           e.param ? e.param : "-", e.msg);
-  }
+  CHECK(ok, "%s (chat %d): want %s, got rc %d param %s (%s)", body, chat, param ? param : "ok", rc,
+        e.param ? e.param : "-", e.msg);
   json_decref(j);
 }
 
@@ -33,19 +25,17 @@ int main(void) {
   duet_params p;
   duet_param_error e;
   int rc = duet_params_parse(j, 0, 100, 4, &p, &e);
-  if (rc == 0 && p.sp.temperature == 1 && p.sp.top_p == 1 && p.n == 1 && p.logprobs == -1 && !p.stream &&
-      p.max_tokens == 0 && p.n_stop == 0)
-    passed++;
-  else failed++, printf("FAIL: defaults\n");
+  CHECK(rc == 0 && p.sp.temperature == 1 && p.sp.top_p == 1 && p.n == 1 && p.logprobs == -1 && !p.stream &&
+            p.max_tokens == 0 && p.n_stop == 0,
+        "defaults");
   json_decref(j);
 
   j = parse("{\"stop\":[\"ab\",\"cde\"],\"logprobs\":0,\"seed\":7,\"top_k\":-1,\"stream\":true,"
             "\"stream_options\":{\"include_usage\":true},\"max_tokens\":9.0}");
   rc = duet_params_parse(j, 0, 100, 4, &p, &e);
-  if (rc == 0 && p.n_stop == 2 && p.stop_max_len == 3 && p.logprobs == 0 && p.sp.n_logprobs == 1 && p.sp.seed == 7 &&
-      p.sp.top_k == 0 && p.include_usage && p.max_tokens == 9)
-    passed++;
-  else failed++, printf("FAIL: full set\n");
+  CHECK(rc == 0 && p.n_stop == 2 && p.stop_max_len == 3 && p.logprobs == 0 && p.sp.n_logprobs == 1 &&
+            p.sp.seed == 7 && p.sp.top_k == 0 && p.include_usage && p.max_tokens == 9,
+        "a full set of valid parameters");
   json_decref(j);
 
   expect("{\"temperature\":2.5}", 0, "temperature");
@@ -73,6 +63,5 @@ int main(void) {
   expect("{\"echo\":true}", 1, "echo");
   expect("{\"max_completion_tokens\":0}", 1, "max_completion_tokens");
   expect("{\"seed\":1e300}", 0, "seed");
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return finish();
 }

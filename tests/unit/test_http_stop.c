@@ -2,7 +2,7 @@
  * is never emitted, text that could still become one is held back, and
  * nothing else is. */
 #include "server/frontend/stop.c"
-#include "tests/unit/loader_util.h"
+#include "tests/unit/unit_check.h"
 
 static size_t maxlen(const char *const *s, int n) {
   size_t m = 0;
