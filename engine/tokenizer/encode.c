@@ -91,18 +91,23 @@ static int whole_token(const duet_tokenizer *t, const char *s, size_t n, duet_id
   return a >= 0 ? duet_ids_push(out, t->added.tok[a].id) : 0;
 }
 
+/* The sections of s that need no BPE: empty ones, added tokens split out
+ * by the trie, and text that is exactly an added token. *done says q was
+ * one of them. */
+static int encode_added(const duet_tokenizer *t, const char *s, duet_section q, duet_ids *out, int *done) {
+  *done = 1;
+  if (q.len == 0) return 0;
+  if (q.tok >= 0) return duet_ids_push(out, t->added.tok[q.tok].id);
+  return whole_token(t, s + q.off, q.len, out, done);
+}
+
 static int encode_normalized(const duet_tokenizer *t, enc_ctx *c, int section, duet_ids *out) {
   const char *s = c->norm.p;
   int rc = duet_added_split(&t->added, 1, s, c->norm.n, &c->sub);
   for (size_t j = 0; j < c->sub.n && !rc; j++) {
     duet_section q = c->sub.v[j];
     int done;
-    if (q.len == 0) continue;
-    if (q.tok >= 0) {
-      rc = duet_ids_push(out, t->added.tok[q.tok].id);
-      continue;
-    }
-    rc = whole_token(t, s + q.off, q.len, out, &done);
+    rc = encode_added(t, s, q, out, &done);
     if (!rc && !done) rc = encode_words(t, c, s + q.off, q.len, section, out);
   }
   return rc;
@@ -113,12 +118,7 @@ static int encode_text(const duet_tokenizer *t, enc_ctx *c, const char *text, si
   for (size_t i = 0; i < c->sec.n && !rc; i++) {
     duet_section q = c->sec.v[i];
     int done;
-    if (q.len == 0) continue;
-    if (q.tok >= 0) {
-      rc = duet_ids_push(out, t->added.tok[q.tok].id);
-      continue;
-    }
-    rc = whole_token(t, text + q.off, q.len, out, &done);
+    rc = encode_added(t, text, q, out, &done);
     if (rc || done) continue;
     if (t->norm) {
       rc = duet_normalizer_apply(t->norm, c->rs, text + q.off, q.len, &c->norm);
