@@ -110,22 +110,78 @@ static double metric(int port, const char *sample) {
   return v;
 }
 
+static int write_text(const char *dir, const char *name, const char *text, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  fputs(text, f);
+  return fclose(f);
+}
+
+typedef struct {
+  int n;
+  double nghttpd_rps, duetd_rps, stream_rps, med, p99, events;
+  duet_machine_peak mp;
+} results;
+
+/* The measurements, with both servers up. */
+static int measure(results *r, int dport, int nport, const char *body) {
+  char durl[128], nurl[128], surl[128], args[256], sargs[512];
+  snprintf(durl, sizeof durl, "http://127.0.0.1:%d/health", dport);
+  snprintf(nurl, sizeof nurl, "http://127.0.0.1:%d/health", nport);
+  snprintf(surl, sizeof surl, "http://127.0.0.1:%d/v1/completions", dport);
+  if (wait_ready(durl) < 0 || wait_ready(nurl) < 0) return -1;
+  snprintf(args, sizeof args, "-n %d -c 50 -m 20", r->n);
+  /* alternate, best of two each, so both see the same machine load */
+  for (int k = 0; k < 2; k++) {
+    double a = h2load(args, nurl, r->n), b = h2load(args, durl, r->n);
+    if (a > r->nghttpd_rps) r->nghttpd_rps = a;
+    if (b > r->duetd_rps) r->duetd_rps = b;
+  }
+  /* 16 streams of 105 tokens fit the default KV pool: no queueing noise */
+  snprintf(sargs, sizeof sargs, "-n 400 -c 4 -m 4 -d %s", body);
+  r->stream_rps = h2load(sargs, surl, 400);
+  r->med = metric(dport, "duet_token_overhead_seconds{quantile=\"0.5\"} ");
+  r->p99 = metric(dport, "duet_token_overhead_seconds{quantile=\"0.99\"} ");
+  r->events = metric(dport, "duet_token_overhead_seconds_count ");
+  return r->duetd_rps > 0 && r->nghttpd_rps > 0 && r->stream_rps > 0 && r->med >= 0 ? 0 : -1;
+}
+
+static void report(const results *r, const char *json) {
+  printf("duet-bench-http (%d requests, h2load -c 50 -m 20; the machine is shared: figures are noisy)\n", r->n);
+  printf("  %-44s %12.0f req/s\n", "nghttpd, static 15-byte file", r->nghttpd_rps);
+  printf("  %-44s %12.0f req/s  (%.0f%% of nghttpd, target >= 70%%)\n", "duetd GET /health", r->duetd_rps,
+         r->nghttpd_rps > 0 ? 100 * r->duetd_rps / r->nghttpd_rps : 0);
+  printf("  %-44s %12.0f req/s  (400 x 100 tokens, -c 4 -m 4)\n", "duetd streaming completions", r->stream_rps);
+  printf("  %-44s %12.1f us median, %.1f us p99 over %.0f events (target median < 50 us)\n",
+         "front-end time per streamed token", r->med * 1e6, r->p99 * 1e6, r->events);
+  if (r->mp.sgemm_gflops > 0) duet_machine_peak_print(stdout, &r->mp);
+  FILE *f = json ? fopen(json, "w") : NULL;
+  if (!f) return;
+  fprintf(f,
+          "{\"requests\":%d,\"nghttpd_rps\":%.1f,\"duetd_health_rps\":%.1f,\"ratio\":%.4f,"
+          "\"stream_rps\":%.1f,\"token_overhead_median_us\":%.3f,\"token_overhead_p99_us\":%.3f,"
+          "\"sgemm_gflops\":%.1f,\"read_gbps\":%.2f}\n",
+          r->n, r->nghttpd_rps, r->duetd_rps, r->nghttpd_rps > 0 ? r->duetd_rps / r->nghttpd_rps : 0, r->stream_rps,
+          r->med * 1e6, r->p99 * 1e6, r->mp.sgemm_gflops, r->mp.read_gbps);
+  fclose(f);
+}
+
 int main(int argc, char **argv) {
   const char *model = NULL, *duetd = NULL, *json = NULL;
-  int n = 100000, peak = 1;
+  results r = {.n = 100000};
+  int peak = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
     else if (!strcmp(argv[i], "--duetd") && i + 1 < argc) duetd = argv[++i];
-    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) n = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) r.n = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else if (!strcmp(argv[i], "--no-peak")) peak = 0;
-    else {
-      fprintf(stderr, "usage: %s --model DIR [--duetd PATH] [--requests N] [--json FILE] [--no-peak]\n", argv[0]);
-      return 2;
-    }
+    else model = NULL, i = argc;
   }
-  if (!model || n < 1) {
-    fprintf(stderr, "duet-bench-http: --model DIR is required (a model with a tokenizer)\n");
+  if (!model || r.n < 1) {
+    fprintf(stderr, "usage: %s --model DIR [--duetd PATH] [--requests N] [--json FILE] [--no-peak]\n"
+            "  DIR: a model with a tokenizer\n", argv[0]);
     return 2;
   }
   char self[4096], dpath[4200];
@@ -136,22 +192,13 @@ int main(int argc, char **argv) {
     snprintf(dpath, sizeof dpath, "%s/duetd", self);
     duetd = dpath;
   }
-  char dir[] = "/tmp/duet-bench-http.XXXXXX";
-  if (!mkdtemp(dir)) return 1;
-  char file[300], body[300], dlog[300], nlog[300];
-  snprintf(file, sizeof file, "%s/health", dir);
-  FILE *f = fopen(file, "w");
-  if (!f) return 1;
-  fputs("{\"status\":\"ok\"}", f); /* the same 15 bytes duetd answers */
-  fclose(f);
-  snprintf(body, sizeof body, "%s/stream.json", dir);
-  f = fopen(body, "w");
-  if (!f) return 1;
-  fputs("{\"prompt\":\"hello\",\"max_tokens\":100,\"stream\":true,\"ignore_eos\":true}", f);
-  fclose(f);
+  char dir[] = "/tmp/duet-bench-http.XXXXXX", file[300], body[300], dlog[300], nlog[300];
+  if (!mkdtemp(dir) || write_text(dir, "health", "{\"status\":\"ok\"}", file, sizeof file) || /* duetd's 15 bytes */
+      write_text(dir, "stream.json", "{\"prompt\":\"hello\",\"max_tokens\":100,\"stream\":true,\"ignore_eos\":true}",
+                 body, sizeof body))
+    return 1;
   snprintf(dlog, sizeof dlog, "%s/duetd.log", dir);
   snprintf(nlog, sizeof nlog, "%s/nghttpd.log", dir);
-
   int dport = free_port(), nport = free_port();
   char dps[16], nps[16];
   snprintf(dps, sizeof dps, "%d", dport);
@@ -159,56 +206,18 @@ int main(int argc, char **argv) {
   char *dargv[] = {(char *)duetd, "--model", (char *)model, "--port", dps, NULL};
   char *nargv[] = {"nghttpd", "--no-tls", "-d", dir, "--address=127.0.0.1", nps, NULL};
   pid_t dp = spawn(dargv, dlog), np = spawn(nargv, nlog);
-  char durl[128], nurl[128], surl[128];
-  snprintf(durl, sizeof durl, "http://127.0.0.1:%d/health", dport);
-  snprintf(nurl, sizeof nurl, "http://127.0.0.1:%d/health", nport);
-  snprintf(surl, sizeof surl, "http://127.0.0.1:%d/v1/completions", dport);
-  int rc = 1;
-  if (wait_ready(durl) < 0 || wait_ready(nurl) < 0) {
-    fprintf(stderr, "duet-bench-http: a server did not start (logs in %s)\n", dir);
-    goto out;
-  }
-  char args[256];
-  snprintf(args, sizeof args, "-n %d -c 50 -m 20", n);
-  /* alternate, best of two each, so both see the same machine load */
-  double d_rps = 0, n_rps = 0;
-  for (int r = 0; r < 2; r++) {
-    double a = h2load(args, nurl, n), b = h2load(args, durl, n);
-    if (a > n_rps) n_rps = a;
-    if (b > d_rps) d_rps = b;
-  }
-  char sargs[512];
-  /* 16 streams of 105 tokens fit the default KV pool: no queueing noise */
-  snprintf(sargs, sizeof sargs, "-n 400 -c 4 -m 4 -d %s", body);
-  double s_rps = h2load(sargs, surl, 400);
-  double med = metric(dport, "duet_token_overhead_seconds{quantile=\"0.5\"} ");
-  double p99 = metric(dport, "duet_token_overhead_seconds{quantile=\"0.99\"} ");
-  double cnt = metric(dport, "duet_token_overhead_seconds_count ");
-  printf("duet-bench-http (%d requests, h2load -c 50 -m 20; the machine is shared: figures are noisy)\n", n);
-  printf("  %-44s %12.0f req/s\n", "nghttpd, static 15-byte file", n_rps);
-  printf("  %-44s %12.0f req/s  (%.0f%% of nghttpd, target >= 70%%)\n", "duetd GET /health", d_rps,
-         n_rps > 0 ? 100 * d_rps / n_rps : 0);
-  printf("  %-44s %12.0f req/s  (400 x 100 tokens, -c 4 -m 4)\n", "duetd streaming completions", s_rps);
-  printf("  %-44s %12.1f us median, %.1f us p99 over %.0f events (target median < 50 us)\n",
-         "front-end time per streamed token", med * 1e6, p99 * 1e6, cnt);
-  duet_machine_peak mp = {0};
-  if (peak && duet_machine_peak_measure(&mp) == 0) duet_machine_peak_print(stdout, &mp);
-  if (json && (f = fopen(json, "w"))) {
-    fprintf(f,
-            "{\"requests\":%d,\"nghttpd_rps\":%.1f,\"duetd_health_rps\":%.1f,\"ratio\":%.4f,"
-            "\"stream_rps\":%.1f,\"token_overhead_median_us\":%.3f,\"token_overhead_p99_us\":%.3f,"
-            "\"sgemm_gflops\":%.1f,\"read_gbps\":%.2f}\n",
-            n, n_rps, d_rps, n_rps > 0 ? d_rps / n_rps : 0, s_rps, med * 1e6, p99 * 1e6, mp.sgemm_gflops, mp.read_gbps);
-    fclose(f);
-  }
-  rc = d_rps > 0 && n_rps > 0 && s_rps > 0 && med >= 0 ? 0 : 1;
-out:
+  int rc = measure(&r, dport, nport, body);
   kill(dp, SIGTERM);
   kill(np, SIGTERM);
   waitpid(dp, NULL, 0);
   waitpid(np, NULL, 0);
+  if (rc < 0) {
+    fprintf(stderr, "duet-bench-http: a server did not start or a run failed (logs in %s)\n", dir);
+    return 1;
+  }
+  if (peak) duet_machine_peak_measure(&r.mp);
+  report(&r, json);
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (rc == 0 && system(cmd) != 0) rc = 1;
-  return rc;
+  return system(cmd) != 0;
 }
