@@ -12,14 +12,13 @@ struct duet_fsdp {
   MPI_Comm comm;
   int rank, size;
   long n, shard, lo, hi; /* parameters, shard length, this rank's range [lo, hi) of the real ones */
-  float *p, *g, *m, *v;  /* this rank's shard (padded to shard) */
-  float *work;           /* size * shard: the padded whole buffer the collectives read and write */
+  float *g, *m, *v;      /* this rank's shard of the averaged gradients and moments (padded to shard) */
+  float *work;           /* size * shard, on the writing rank at checkpoints: gathered moments */
   duet_adamw full_opt;   /* the gathered moments, on the writing rank at checkpoints */
 };
 
 void duet_fsdp_free(duet_fsdp *f) {
   if (!f) return;
-  free(f->p);
   free(f->g);
   free(f->m);
   free(f->v);
@@ -34,9 +33,35 @@ static void take_shard(const duet_fsdp *f, float *shard, const float *whole) {
   if (whole && f->hi > f->lo) memcpy(shard, whole + f->lo, (size_t)(f->hi - f->lo) * sizeof(float));
 }
 
-/* The model stays whole (it is the gathered parameters every forward
- * reads); the optimizer keeps only its step count, the moments move into
- * the shards. */
+/* Grow one flat buffer to size * shard floats with a zero tail, so the
+ * collectives work on it in place. */
+static float *pad(float *buf, long n, long padded) {
+  float *p = realloc(buf, (size_t)padded * sizeof(float));
+  if (p) memset(p + n, 0, (size_t)(padded - n) * sizeof(float));
+  return p;
+}
+
+/* The model's flat parameters and gradients, padded to size * shard, with
+ * every tensor view pointed at the moved buffers (the LM head is the
+ * embedding's view when tied). */
+static int pad_model(duet_fsdp *f, duet_llama_train *m) {
+  long padded = f->shard * f->size;
+  float *p = pad(m->params, f->n, padded);
+  if (p) m->params = p;
+  float *g = p ? pad(m->grads, f->n, padded) : NULL;
+  if (!g) return duet_error(DUET_ENOMEM, "fsdp: cannot pad %ld parameters to %ld", f->n, padded);
+  m->grads = g;
+  for (int i = 0; i < m->n_info; i++) {
+    m->info[i].t->data = m->params + m->info[i].offset;
+    m->info[i].t->grad = m->grads + m->info[i].offset;
+  }
+  if (m->cfg.tied) m->lm_head = m->embed;
+  return DUET_OK;
+}
+
+/* The model stays whole: its parameter buffer is the all-gathered copy
+ * every forward reads, of which this rank owns and updates [lo, hi). The
+ * optimizer keeps only its step count, the moments move into the shards. */
 static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   duet_fsdp *f = ctx;
   duet_llama_train *m = *mp;
@@ -46,11 +71,10 @@ static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   f->lo = f->rank * f->shard < f->n ? f->rank * f->shard : f->n;
   f->hi = f->lo + f->shard < f->n ? f->lo + f->shard : f->n;
   size_t bytes = (size_t)f->shard * sizeof(float);
-  f->p = malloc(bytes), f->g = malloc(bytes), f->m = malloc(bytes), f->v = malloc(bytes);
-  f->work = calloc((size_t)f->shard * f->size, sizeof(float));
-  if (!f->p || !f->g || !f->m || !f->v || !f->work)
-    return duet_error(DUET_ENOMEM, "fsdp: cannot allocate shards of %ld parameters", f->shard);
-  take_shard(f, f->p, m->params);
+  f->g = malloc(bytes), f->m = malloc(bytes), f->v = malloc(bytes);
+  if (!f->g || !f->m || !f->v) return duet_error(DUET_ENOMEM, "fsdp: cannot allocate shards of %ld parameters", f->shard);
+  int rc = pad_model(f, m);
+  if (rc < 0) return rc;
   take_shard(f, f->m, o->m); /* a resumed run's moments, else zeros */
   take_shard(f, f->v, o->v);
   free(o->m);
@@ -62,17 +86,18 @@ static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
 static int fsdp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step,
                      float clip) {
   duet_fsdp *f = ctx;
-  memcpy(f->work, m->grads, (size_t)f->n * sizeof(float)); /* the padding stays zero */
-  MPI_Reduce_scatter_block(f->work, f->g, (int)f->shard, MPI_FLOAT, MPI_SUM, f->comm);
+  /* the padding of m->grads stays zero: backward writes only real tensors */
+  MPI_Reduce_scatter_block(m->grads, f->g, (int)f->shard, MPI_FLOAT, MPI_SUM, f->comm);
   duet_scale(f->g, f->shard, 1.0f / f->size);
   double sumsq = duet_grad_sumsq(f->g, f->shard);
   MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, f->comm);
   duet_scale(f->g, f->shard, duet_clip_scale(sqrt(sumsq), clip));
   o->step++;
   if (f->hi > f->lo)
-    duet_llama_train_adamw_range(m, f->p, f->g, f->m, f->v, f->lo, f->hi, o->step, duet_lr_at(hp, step), hp);
-  MPI_Allgather(f->p, (int)f->shard, MPI_FLOAT, f->work, (int)f->shard, MPI_FLOAT, f->comm);
-  memcpy(m->params, f->work, (size_t)f->n * sizeof(float));
+    duet_llama_train_adamw_range(m, m->params + f->lo, f->g, f->m, f->v, f->lo, f->hi, o->step, duet_lr_at(hp, step),
+                                 hp);
+  /* every rank's updated shard into the one parameter buffer, in place */
+  MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, m->params, (int)f->shard, MPI_FLOAT, f->comm);
   return DUET_OK;
 }
 
@@ -86,7 +111,9 @@ static int fsdp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o
                        const duet_adamw **full_o) {
   duet_fsdp *f = ctx;
   int rc = DUET_OK;
-  if (f->rank == 0 && !f->full_opt.m) rc = duet_adamw_init(&f->full_opt, f->n);
+  if (f->rank == 0 && !f->full_opt.m && (rc = duet_adamw_init(&f->full_opt, f->n)) >= 0 &&
+      !(f->work = malloc((size_t)f->shard * f->size * sizeof(float))))
+    rc = duet_error(DUET_ENOMEM, "fsdp: no memory to gather the optimizer state");
   /* every rank joins the collectives even if rank 0 failed to allocate */
   int ok = rc >= 0;
   MPI_Bcast(&ok, 1, MPI_INT, 0, f->comm);

@@ -1,19 +1,22 @@
 #ifndef DUET_PARALLEL_FSDP_H
 #define DUET_PARALLEL_FSDP_H
 
-/* Fully sharded data parallel (ZeRO-3 / PyTorch FSDP over one flat
- * buffer). The flat parameter buffer, padded to a multiple of the N ranks,
- * is cut into N equal shards; rank r owns shard r of the parameters, of
- * the averaged gradients and of the AdamW moments, and updates only it.
- * Each step:
- *   backward on the rank's share of the batch -> full local gradients
+/* Fully sharded data parallel (ZeRO / PyTorch FSDP over one flat
+ * buffer). The model's flat parameter and gradient buffers are padded to a
+ * multiple of the N ranks and cut into N equal shards; rank r owns shard r
+ * of the parameters, of the averaged gradients and of the AdamW moments,
+ * and updates only it. Each step:
+ *   backward on the rank's share of the batch -> whole local gradients
  *   MPI_Reduce_scatter_block: rank r receives the sum of shard r, / N
  *   global gradient norm: shard sums of squares, MPI_Allreduce
- *   clip + AdamW on shard r (each element decayed by its tensor)
- *   MPI_Allgather of the updated shards: the whole parameters for the
- *   next forward (the model's flat buffer is that gathered copy)
- * The AdamW moments exist only as shards; a checkpoint gathers them on the
- * writing rank. */
+ *   clip + AdamW on shard r of the parameters (each element decayed by
+ *   its tensor), with the moments of shard r only
+ *   MPI_Allgather in place into the one parameter buffer: every rank's
+ *   updated shard, the whole parameters for the next forward
+ * The gradient buffer is the backward's scratch; the moments exist only as
+ * shards, and a checkpoint gathers them on the writing rank. The whole
+ * model is gathered once per step (not layer by layer as FSDP does to
+ * bound memory), which keeps the trainer's forward unchanged. */
 
 #include <mpi.h>
 
