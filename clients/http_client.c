@@ -303,8 +303,14 @@ int duet_http_parse_url(const char *url, char *host, size_t host_cap, int *port,
   if (hlen == 0 || hlen >= host_cap) return duet_error(DUET_EINVAL, "bad host in URL: %s", url);
   memcpy(host, p, hlen);
   host[hlen] = 0;
-  *port = colon ? atoi(colon + 1) : 80;
-  if (*port <= 0 || *port > 65535) return duet_error(DUET_EINVAL, "bad port in URL: %s", url);
+  *port = 80;
+  if (colon) { /* digits only: atoi took "80x" as 80 and wrapped 2^32+81 to 81 */
+    long v = 0;
+    const char *d = colon + 1;
+    for (; d < end && *d >= '0' && *d <= '9' && v <= 65535; d++) v = v * 10 + (*d - '0');
+    if (d != end || d == colon + 1 || v < 1 || v > 65535) return duet_error(DUET_EINVAL, "bad port in URL: %s", url);
+    *port = (int)v;
+  }
   snprintf(prefix, prefix_cap, "%s", slash ? slash : "");
   size_t pl = strlen(prefix);
   if (pl && prefix[pl - 1] == '/') prefix[pl - 1] = 0;
