@@ -52,6 +52,13 @@ fi
 check "nghttp prior knowledge /health" sh -c "nghttp -n '$URL/health' -t 5 && nghttp '$URL/v1/models' -t 5 | grep -q '\"id\":\"m\"'"
 check "nghttp h2c upgrade" sh -c "nghttp -u '$URL/v1/models' -t 5 | grep -q '\"object\":\"list\"'"
 
+# a 63-byte stream window: every event waits for WINDOW_UPDATEs (deferred
+# DATA resumed under flow control) and the whole stream still arrives
+echo '{"prompt":"hello","max_tokens":120,"stream":true,"ignore_eos":true}' >"$TMP/sb.json"
+timeout 20 nghttp -v -w 6 -W 8 -d "$TMP/sb.json" "$URL/v1/completions" >"$TMP/fc"
+check "tiny HTTP/2 window: stream completes" sh -c "grep -q 'data: \[DONE\]' '$TMP/fc' &&
+  [ \$(grep -c 'recv DATA frame <length=63' '$TMP/fc') -ge 100 ] && [ \$(grep -c 'send WINDOW_UPDATE' '$TMP/fc') -ge 20 ]"
+
 # --- h2load: 2000 completions, 20 connections, 10 streams each ---
 echo '{"model":"m","prompt":"hi","max_tokens":4}' >"$TMP/req.json"
 h2load -n 2000 -c 20 -m 10 -d "$TMP/req.json" -H "$J" "$URL/v1/completions" >"$TMP/h2load" 2>&1
