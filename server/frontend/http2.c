@@ -259,6 +259,12 @@ int duet_h2_flush(duet_h2 *h) {
 
 int duet_h2_idle(const duet_h2 *h) { return h->streams == 0; }
 
+int duet_h2_mid_request(const duet_h2 *h) {
+  for (const duet_req *r = h->list; r; r = r->next)
+    if (!r->headed) return 1;
+  return 0;
+}
+
 void duet_h2_drain(duet_h2 *h) {
   nghttp2_submit_shutdown_notice(h->s);
   if (duet_h2_flush(h) < 0) duet_conn_close(h->c);

@@ -25,6 +25,8 @@ int duet_h2_feed(duet_h2 *h, const char *p, size_t n);
  * when the session is over and the connection should close. */
 int duet_h2_flush(duet_h2 *h);
 int duet_h2_idle(const duet_h2 *h);
+/* A stream has begun and its request is not complete yet. */
+int duet_h2_mid_request(const duet_h2 *h);
 void duet_h2_drain(duet_h2 *h);
 /* The dispatcher: run the router once the request is complete. */
 void duet_h2_start_upgraded(duet_h2 *h);

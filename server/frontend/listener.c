@@ -220,8 +220,9 @@ static void on_tick(uv_timer_t *t) {
   double now = duet_now();
   int stalled_write = c->write_queued && now - c->last_write > o->slow_timeout;
   int idle = conn_idle(c);
-  int stalled_read = (c->proto == DUET_PROTO_DETECT || (c->h1 && duet_h1_mid_request(c->h1))) &&
-                     now - c->last_read > o->slow_timeout;
+  int partial = c->proto == DUET_PROTO_DETECT || (c->h1 && duet_h1_mid_request(c->h1)) ||
+                (c->h2 && duet_h2_mid_request(c->h2));
+  int stalled_read = partial && now - c->last_read > o->slow_timeout;
   if (stalled_write || stalled_read || (idle && now - c->last_read > o->idle_timeout)) duet_conn_close(c);
 }
 

@@ -244,6 +244,23 @@ static int promote(duet_decode_role *d) {
   return n;
 }
 
+/* More active sequences than a batch holds: the ones that just ran go to
+ * the back of the list, so every sequence gets its turn. */
+static void rotate(duet_decode_role *d, int n) {
+  int active = 0;
+  for (dreq *r = d->head; r; r = r->next) active += r->state == DQ_ACTIVE;
+  if (active <= n) return;
+  for (int i = 0; i < n; i++) {
+    dreq *r = d->batch[i], **pp = &d->head;
+    while (*pp != r) pp = &(*pp)->next;
+    *pp = r->next;
+    dreq **tail = &d->head;
+    while (*tail) tail = &(*tail)->next;
+    *tail = r;
+    r->next = NULL;
+  }
+}
+
 static int decode_step(duet_decode_role *d) {
   int n = 0, vocab = d->o.model->cfg.vocab;
   for (dreq *r = d->head; r && n < d->o.max_batch; r = r->next)
@@ -255,6 +272,7 @@ static int decode_step(duet_decode_role *d) {
       n++;
     }
   if (!n) return 0;
+  rotate(d, n);
   uint8_t *buf;
   size_t len;
   if (duet_op_encode_step(d->ids, d->tokens, n, &buf, &len) == 0) to_followers(d, buf, len);

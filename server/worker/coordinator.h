@@ -12,7 +12,7 @@
 typedef struct {
   duet_topo topo;
   const char *model_dir, *listen;
-  int kv_blocks, budget, to_f32;
+  int kv_blocks, budget, max_batch, to_f32;
 } duet_worker_args;
 
 int duet_coordinator_run(const duet_worker_args *a, const duet_config *cfg);

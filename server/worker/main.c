@@ -1,6 +1,9 @@
 /* duet-worker: the MPI program of the disaggregated runtime.
  *   mpirun -np 1+(P+D)*T duet-worker --prefill P --decode D --tp T
- *          --model DIR --listen HOST:PORT [--kv-blocks N] [--budget N] [--f32]
+ *          --model DIR --listen HOST:PORT [--kv-blocks N] [--budget N]
+ *          [--max-batch N] [--f32]
+ * (--kv-blocks: decode pool per rank; --budget: prompt tokens per prefill
+ * step, longer prompts are chunked; --max-batch: sequences per decode step.)
  * Rank 0 is the coordinator (router + bridge between one socket and MPI),
  * then P prefill groups and D decode groups of T ranks, each group with its
  * own communicator for the tensor-parallel allreduce. Wrong counts are
@@ -36,6 +39,7 @@ static int parse_args(int argc, char **argv, duet_worker_args *a) {
                : !strcmp(k, "--tp")     ? &a->topo.tp
                : !strcmp(k, "--kv-blocks") ? &a->kv_blocks
                : !strcmp(k, "--budget")    ? &a->budget
+               : !strcmp(k, "--max-batch") ? &a->max_batch
                                            : NULL;
     if (!strcmp(k, "--f32")) {
       a->to_f32 = 1;
@@ -83,7 +87,7 @@ static int run_worker(const duet_worker_args *a, const duet_place *pl, MPI_Comm 
     rc = duet_prefill_role_new(&po, &p);
     if (!rc) role = duet_prefill_role_iface(p);
   } else {
-    duet_decode_opts dopt = {m, a->topo, pl->group, pl->tp_rank, a->kv_blocks, 16, 0, tp, duet_net_mpi_net(net)};
+    duet_decode_opts dopt = {m, a->topo, pl->group, pl->tp_rank, a->kv_blocks, 16, a->max_batch, tp, duet_net_mpi_net(net)};
     rc = duet_decode_role_new(&dopt, &d);
     if (!rc) role = duet_decode_role_iface(d);
   }

@@ -74,9 +74,10 @@ run_client 1p2d "${sup[@]}" --prefill 1 --decode 2
 run_client tp2 "${sup[@]}" --prefill 1 --decode 1 --tp 2
 
 # A job started by hand; the socket backend connects to it. Chunked prefill
-# (budget 32 tokens) and a 24-block pool (requests wait for blocks).
+# (budget 32 tokens), a 48-block pool (requests wait for blocks) and at
+# most 3 sequences per decode step (the others take turns).
 mpirun -np 5 --oversubscribe "$DUET_BIN/duet-worker" --prefill 2 --decode 2 --tp 1 --model "$MODEL" \
-  --listen 127.0.0.1:0 --budget 32 --kv-blocks 24 > "$work/job.out" 2> "$work/job.err" &
+  --listen 127.0.0.1:0 --budget 32 --kv-blocks 48 --max-batch 3 > "$work/job.out" 2> "$work/job.err" &
 pids+=($!)
 addr=""
 for _ in $(seq 1 100); do
@@ -97,8 +98,8 @@ timeout 120 "$DUET_BIN/duet-idclient" --connect "$addr" --prompts "$work/many" -
 grep -q "unfinished\| error " "$work/out.cancel" && fail "cancel: unfinished or failed requests"
 ncancel=$(grep -c ' cancelled ' "$work/out.cancel" || true)
 [ "$ncancel" -ge 100 ] || fail "cancel: only $ncancel of 200 were cancelled"
-grep -q "^POOL decode0 used=0 free=24" "$work/out.cancel" || fail "cancel: decode0 pool not full"
-grep -q "^POOL decode1 used=0 free=24" "$work/out.cancel" || fail "cancel: decode1 pool not full"
+grep -q "^POOL decode0 used=0 free=48" "$work/out.cancel" || fail "cancel: decode0 pool not full"
+grep -q "^POOL decode1 used=0 free=48" "$work/out.cancel" || fail "cancel: decode1 pool not full"
 echo "ok: 200 requests, $ncancel cancelled at random points, every pool back to full"
 
 # Wrong counts are refused cleanly by every rank: non-zero exit (not a
