@@ -60,11 +60,12 @@ timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --out "$TMP/gqa" && ok || bad "sin
 timeout 120 "$BIN" "${COMMON[@]}" "${MHA[@]}" --out "$TMP/mha" && ok || bad "single-process run (MHA)"
 timeout 120 "$BIN" "${COMMON[@]}" "${DEEP[@]}" --out "$TMP/deep" && ok || bad "single-process run (4 layers)"
 
-# run NP MODE SHAPE-NAME
+# run NP MODE SHAPE-NAME [EXTRA FLAGS...]
 run() {
   local np=$1 mode=$2 shape=$3 out="$TMP/$3-np$1-${2//[=,]/_}" flags
-  case $shape in gqa) flags=("${GQA[@]}") ;; mha) flags=("${MHA[@]}") ;; *) flags=("${DEEP[@]}") ;; esac
-  if "${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" "${flags[@]}" --parallel "$mode" --out "$out" > "$out.log" 2>&1; then
+  shift 3
+  case $shape in gqa*) flags=("${GQA[@]}") ;; mha) flags=("${MHA[@]}") ;; *) flags=("${DEEP[@]}") ;; esac
+  if "${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" "${flags[@]}" "$@" --parallel "$mode" --out "$out" > "$out.log" 2>&1; then
     compare "$TMP/$shape" "$out" && ok || bad "$mode on $np ranks ($shape) differs from the single-process run"
   else
     bad "$mode on $np ranks ($shape) failed: $(tail -5 "$out.log")"
@@ -79,6 +80,9 @@ run 4 dp=2,tp=2 mha
 run 4 dp=2,tp=2 gqa
 run 4 dp=2,pp=2 gqa
 run 4 pp,mb=8 deep
+# 35296 parameters on 3 ranks: the flat buffers are padded to 3 x 11766
+timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --batch 6 --out "$TMP/gqa6" && ok || bad "single-process run (batch 6)"
+run 3 fsdp gqa6 --batch 6
 
 # Checkpoints hold the whole model and optimizer state: a tp run stopped at
 # step 10 resumes single-process, a single-process one resumes under pp (the
