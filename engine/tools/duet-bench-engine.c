@@ -22,6 +22,7 @@
 #include "engine/machine_peak.h"
 #include "engine/random_model.h"
 #include "engine/roofline.h"
+#include "engine/threads.h"
 
 #define DECODE_CTX 64  /* tokens of context each decoding sequence holds */
 #define DECODE_STEPS 16
@@ -162,6 +163,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  duet_threads_init(argv);
   const char *json_path = NULL, *svg_path = NULL;
   char shapes[64] = "15M,110M";
   for (int i = 1; i < argc; i++) {
@@ -175,6 +177,7 @@ int main(int argc, char **argv) {
   duet_machine_peak mp;
   if (duet_machine_peak_measure(&mp) < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
   duet_machine_peak_print(stdout, &mp);
+  printf("OpenMP wait policy: %s (OMP_WAIT_POLICY=active to spin)\n", duet_threads_wait_policy());
   json_t *rows = json_array();
   int rc = DUET_OK;
   for (char *save = NULL, *s = strtok_r(shapes, ",", &save); s && rc == DUET_OK; s = strtok_r(NULL, ",", &save)) {
@@ -185,8 +188,9 @@ int main(int argc, char **argv) {
   json_t *roof = NULL;
   if (rc == DUET_OK && svg_path) rc = duet_roofline_run(&mp, svg_path, quick, &roof);
   if (rc == DUET_OK && json_path) {
-    json_t *root = json_pack("{s:{s:f,s:f,s:i},s:o}", "machine", "sgemm_gflops", mp.sgemm_gflops, "read_gbps", mp.read_gbps,
-                             "threads", mp.threads, "results", json_incref(rows));
+    json_t *root = json_pack("{s:{s:f,s:f,s:i,s:s},s:o}", "machine", "sgemm_gflops", mp.sgemm_gflops, "read_gbps",
+                             mp.read_gbps, "threads", mp.threads, "omp_wait_policy", duet_threads_wait_policy(),
+                             "results", json_incref(rows));
     if (roof) json_object_set(root, "roofline", roof);
     if (json_dump_file(root, json_path, JSON_INDENT(2)) != 0) rc = duet_error(DUET_EIO, "cannot write %s", json_path);
     json_decref(root);

@@ -11,6 +11,7 @@
 #include "engine/forward.h"
 #include "engine/machine_peak.h"
 #include "engine/sampler.h"
+#include "engine/threads.h"
 #include "engine/tokenizer.h"
 
 static void usage(FILE *f) {
@@ -190,6 +191,7 @@ static int generate(const args *a, const int *prompt, int n_prompt, const duet_t
 }
 
 int main(int argc, char **argv) {
+  duet_threads_init(argv);
   args a;
   int pr = parse_args(argc, argv, &a);
   if (pr) return pr > 0 ? 0 : 2;
