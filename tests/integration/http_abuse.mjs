@@ -3,6 +3,7 @@
 //                                           (in batches of 100), each dropped or reset
 //                                           after its first SSE event
 //   node http_abuse.mjs PORT raw HEX|TEXT   send bytes, print what comes back until close
+//   node http_abuse.mjs PORT h2stall        an HTTP/2 body that never ends; prints seconds to close
 import net from "node:net";
 import http2 from "node:http2";
 
@@ -60,4 +61,17 @@ if (mode === "raw") {
   s.on("error", () => {});
   s.on("close", () => { process.stdout.write(Buffer.concat(got).toString("latin1")); process.exit(0); });
   if (process.argv[5] === "half") setTimeout(() => s.end(), 200); // truncated: send, then close our side
+}
+
+// An HTTP/2 request whose body never ends: the server must close the
+// connection after its slow-client timeout. Prints the seconds it took.
+if (mode === "h2stall") {
+  deadline(30000, "h2stall");
+  const t0 = Date.now();
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on("error", () => {});
+  const st = session.request({ ":method": "POST", ":path": "/v1/completions", "content-type": "application/json" });
+  st.on("error", () => {});
+  st.write('{"prompt":');
+  session.on("close", () => { console.log(((Date.now() - t0) / 1000).toFixed(1)); process.exit(0); });
 }

@@ -77,6 +77,8 @@ check "truncated body: no response, connection closed" test ! -s "$TMP/g"
 start=$(date +%s)
 node "$SRC/tests/integration/http_abuse.mjs" "$PORT" raw 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >/dev/null
 check "stalled request closed by --slow-timeout" [ $(($(date +%s) - start)) -le 6 ]
+t=$(node "$SRC/tests/integration/http_abuse.mjs" "$PORT" h2stall)
+check "stalled HTTP/2 stream closed by --slow-timeout (${t} s)" awk -v t="$t" 'BEGIN { exit !(t != "" && t <= 5) }'
 
 # --- 429 when the queue is full, 503 when the workers are not there ---
 MAIN_URL=$URL MAIN_PORT=$PORT
