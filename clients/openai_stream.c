@@ -75,13 +75,17 @@ static void on_status(int status, void *user) {
 static void on_data(const char *buf, size_t len, void *user) {
   duet_oai_call *call = user;
   if (call->stream && call->status == 200) {
-    duet_sse_feed(&call->sse, buf, len);
+    if (duet_sse_feed(&call->sse, buf, len) < 0)
+      snprintf(call->error, sizeof call->error, "%s", duet_last_error());
     return;
   }
   if (call->body_len + len + 1 > call->body_cap) {
     size_t cap = (call->body_len + len + 1) * 2;
     char *nb = realloc(call->body, cap);
-    if (!nb) return;
+    if (!nb) {
+      snprintf(call->error, sizeof call->error, "out of memory buffering a %zu-byte response", cap / 2);
+      return;
+    }
     call->body = nb;
     call->body_cap = cap;
   }
@@ -92,7 +96,7 @@ static void on_data(const char *buf, size_t len, void *user) {
 static void on_done(int err, void *user) {
   duet_oai_call *call = user;
   call->req = NULL;
-  if (call->body_len) {
+  if (call->body_len && !call->error[0]) { /* else the body is incomplete (out of memory) */
     if (call->print_raw) call->cb.on_text(call, call->body, call->body_len);
     handle_json(call, call->body, call->body_len);
   }
@@ -122,7 +126,7 @@ int duet_oai_start(duet_oai_call *call, duet_http_conn *c, const char *path_pref
   if (call->stream)
     json_object_set_new(request, "stream_options", json_pack("{s:b}", "include_usage", 1));
   char *body = json_dumps(request, JSON_COMPACT);
-  if (!body) return DUET_ENOMEM;
+  if (!body) return duet_error(DUET_ENOMEM, "out of memory serializing the request");
   char path[512], auth[512];
   snprintf(path, sizeof path, "%s/v1/%s", path_prefix, call->chat ? "chat/completions" : "completions");
   snprintf(auth, sizeof auth, "Bearer %s", api_key ? api_key : "");

@@ -22,7 +22,7 @@ static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t 
   if (*len + n + 1 > *cap) {
     size_t nc = (*len + n + 1) * 2;
     char *nb = realloc(*buf, nc);
-    if (!nb) return DUET_ENOMEM;
+    if (!nb) return duet_error(DUET_ENOMEM, "SSE parser: out of memory for %zu bytes of an event", nc);
     *buf = nb;
     *cap = nc;
   }
@@ -56,7 +56,7 @@ int duet_sse_feed(duet_sse_parser *p, const char *chunk, size_t len) {
     if (c == '\n' && p->after_cr) { p->after_cr = 0; continue; } /* the \n of a \r\n */
     p->after_cr = c == '\r';
     if (c == '\r' || c == '\n') {
-      if (end_line(p)) return DUET_ENOMEM;
+      if (end_line(p)) return DUET_ENOMEM; /* duet_error() said what */
       continue;
     }
     size_t run = 1; /* copy a run of ordinary bytes at once */
