@@ -84,6 +84,13 @@ run 4 pp,mb=8 deep
 timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --batch 6 --out "$TMP/gqa6" && ok || bad "single-process run (batch 6)"
 run 3 fsdp gqa6 --batch 6
 
+# One rank prints: a 4-rank mesh run shows one progress summary.
+LOUD=()
+for a in "${COMMON[@]}"; do [ "$a" != --quiet ] && LOUD+=("$a"); done
+out=$("${MPIRUN[@]}" -np 4 "$BIN" "${LOUD[@]}" "${MHA[@]}" --steps 4 --parallel dp=2,tp=2 --out "$TMP/loud" 2>&1)
+n=$(grep -c "^done: 4 steps" <<< "$(tr '\r' '\n' <<< "$out")")
+[ "$n" = 1 ] && ok || bad "progress summary printed $n times (want 1): $out"
+
 # Checkpoints hold the whole model and optimizer state: a tp run stopped at
 # step 10 resumes single-process, a single-process one resumes under pp (the
 # state sharded again), and both end as the uninterrupted run.
