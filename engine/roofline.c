@@ -15,7 +15,10 @@
 #include "engine/random_model.h"
 #include "engine/svg_plot.h"
 
-enum { DIM = 768, HIDDEN = 2048, NH = 12, HD = 64, MAX_N = 512, MAX_T = 2048, MAX_BT = 32768, MAX_PTS = 64 };
+/* MLP_COPIES layers of weights (151 MB in F32, 75 MB in BF16) and MAX_BT
+ * tokens of KV (200 MB) are cycled through so each measured call reads
+ * its data from memory, not from the 32 MB L3 the previous call filled. */
+enum { DIM = 768, HIDDEN = 2048, NH = 12, HD = 64, MAX_N = 512, MAX_T = 2048, MAX_BT = 32768, MAX_PTS = 64, MLP_COPIES = 8 };
 
 typedef struct {
   double x[MAX_PTS], y[MAX_PTS];
@@ -65,7 +68,7 @@ static int mlp(const duet_layer *L, const float *x, float *g, float *u, float *o
   })
 
 static int run_mlp(roof *r, duet_dtype dt) {
-  duet_config c = {.dim = DIM, .hidden = HIDDEN, .n_layers = 1, .n_heads = NH, .n_kv_heads = NH, .head_dim = HD, .vocab = 8};
+  duet_config c = {.dim = DIM, .hidden = HIDDEN, .n_layers = MLP_COPIES, .n_heads = NH, .n_kv_heads = NH, .head_dim = HD, .vocab = 8};
   duet_random_model *rm;
   int rc = duet_random_model_new(&c, dt, 7, &rm);
   if (rc < 0) return rc;
@@ -73,10 +76,11 @@ static int run_mlp(roof *r, duet_dtype dt) {
   float *g = malloc(sizeof(float) * MAX_N * HIDDEN), *u = malloc(sizeof(float) * MAX_N * HIDDEN);
   if (!x || !out || !g || !u) rc = duet_error(DUET_ENOMEM, "roofline MLP buffers");
   else fill(x, (size_t)MAX_N * DIM);
-  const duet_layer *L = &rm->model.layers[0];
+  const duet_layer *L = rm->model.layers;
+  int next = 0;
   double wbytes = 3.0 * DIM * HIDDEN * (dt == DUET_F32 ? 4 : 2);
   for (int N = 1; N <= MAX_N && rc == DUET_OK; N *= 2) {
-    double sec = BEST_TIME(r->quick ? 0.02 : 0.15, rc = mlp(L, x, g, u, out, N));
+    double sec = BEST_TIME(r->quick ? 0.02 : 0.15, rc = mlp(&L[next++ % MLP_COPIES], x, g, u, out, N));
     add(r, &r->mlp[dt == DUET_F32 ? 0 : 1], "mlp", dt == DUET_F32 ? "F32" : "BF16", N, 0, 6.0 * N * DIM * HIDDEN,
         wbytes + 8.0 * N * DIM, sec);
   }
@@ -97,23 +101,24 @@ static int run_decode_attention(roof *r) {
 #endif
   float *q = malloc(sizeof(float) * 32 * NH * HD), *out = malloc(sizeof(float) * 32 * NH * HD);
   float *scratch = malloc(sizeof(float) * (size_t)threads * NH * MAX_T);
-  duet_kv_seq seqs[32], *sp[32];
-  if (!q || !out || !scratch) rc = duet_error(DUET_ENOMEM, "roofline attention buffers");
+  duet_kv_seq *seqs = calloc(MAX_BT / 128, sizeof *seqs), **sp = calloc(MAX_BT / 128, sizeof *sp);
+  if (!q || !out || !scratch || !seqs || !sp) rc = duet_error(DUET_ENOMEM, "roofline attention buffers");
   else fill(q, 32 * NH * HD);
   int batches[] = {1, 8, 32}, ctxs[] = {128, 512, 2048};
   for (int bi = 0; bi < 3 && rc == DUET_OK; bi++)
     for (int ti = 0; ti < 3 && rc == DUET_OK; ti++) {
-      int B = batches[bi], T = ctxs[ti];
-      if (B * T > MAX_BT) continue;
-      for (int i = 0; i < B && rc == DUET_OK; i++) {
+      int B = batches[bi], T = ctxs[ti], sets = MAX_BT / (B * T), next = 0;
+      if (sets < 1) continue;
+      for (int i = 0; i < sets * B && rc == DUET_OK; i++) { // `sets` batches of B sequences, used in turn
         duet_kv_seq_init(&seqs[i]), sp[i] = &seqs[i];
         rc = duet_kv_seq_reserve(pool, &seqs[i], T);
         seqs[i].n_tokens = T;
       }
-      double sec = BEST_TIME(r->quick ? 0.02 : 0.1, duet_paged_attention_decode(out, q, pool, sp, B, 0, NH, NH, HD, scratch, MAX_T));
+      double sec = BEST_TIME(r->quick ? 0.02 : 0.1, duet_paged_attention_decode(out, q, pool, sp + (size_t)(next++ % sets) * B, B, 0, NH, NH, HD, scratch, MAX_T));
       add(r, &r->dec, "attention_decode", "F32", B, T, 4.0 * B * NH * HD * T, 8.0 * B * T * NH * HD + 8.0 * B * NH * HD, sec);
-      for (int i = 0; i < B; i++) duet_kv_seq_release(pool, &seqs[i]);
+      for (int i = 0; i < sets * B; i++) duet_kv_seq_release(pool, &seqs[i]);
     }
+  free(seqs), free(sp);
   free(q), free(out), free(scratch);
   duet_kv_pool_free(pool);
   return rc;
@@ -143,14 +148,17 @@ static int plot(const roof *r, const duet_machine_peak *mp, const char *path) {
   if (!p) return duet_error(DUET_ENOMEM, "plot");
   duet_plot_set_log(p, 1, 1);
   series line = {.n = 0};
-  for (double ai = 0.1; ai <= 1000.0 * 1.001 && line.n < MAX_PTS; ai *= pow(10, 0.1)) {
+  for (int i = 0; i <= 40; i++) { // 0.1 .. 1000 FLOP/byte, 10 points a decade
+    double ai = pow(10, -1 + 0.1 * i);
     line.x[line.n] = ai, line.y[line.n] = fmin(mp->sgemm_gflops, mp->read_gbps * ai), line.n++;
   }
   int rc = duet_plot_add(p, "roofline: min(peak, bandwidth x intensity)", line.x, line.y, line.n, DUET_PLOT_LINE);
   const series *s[] = {&r->mlp[0], &r->mlp[1], &r->dec, &r->pre};
+  // decode attention's points share one intensity: points, not a line
+  duet_plot_style styles[] = {DUET_PLOT_LINE_POINTS, DUET_PLOT_LINE_POINTS, DUET_PLOT_POINTS, DUET_PLOT_LINE_POINTS};
   const char *names[] = {"MLP, F32 weights (batch 1..512)", "MLP, BF16 weights (batch 1..512)",
                          "attention decode, paged (batch 1..32, ctx 128..2048)", "attention prefill, causal (T 64..1024)"};
-  for (int i = 0; i < 4 && rc == DUET_OK; i++) rc = duet_plot_add(p, names[i], s[i]->x, s[i]->y, s[i]->n, DUET_PLOT_LINE_POINTS);
+  for (int i = 0; i < 4 && rc == DUET_OK; i++) rc = duet_plot_add(p, names[i], s[i]->x, s[i]->y, s[i]->n, styles[i]);
   char label[64];
   snprintf(label, sizeof label, "ridge: %.1f FLOP/byte", duet_machine_ridge(mp));
   if (rc == DUET_OK) rc = duet_plot_mark(p, duet_machine_ridge(mp), mp->sgemm_gflops, label);

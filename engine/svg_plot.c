@@ -110,7 +110,8 @@ static void fit_ranges(const duet_plot *p, double lo[2], double hi[2]) {
     } else if (!(lo[a] <= hi[a])) {
       lo[a] = p->log[a] ? 1 : 0, hi[a] = p->log[a] ? 10 : 1;
     } else if (p->log[a]) {
-      lo[a] = pow(10, floor(log10(lo[a]))), hi[a] = pow(10, ceil(log10(hi[a])));
+      // a hair of slack so 1000.0000001 (rounding) does not open a new decade
+      lo[a] = pow(10, floor(log10(lo[a]) + 1e-9)), hi[a] = pow(10, ceil(log10(hi[a]) - 1e-9));
       if (lo[a] == hi[a]) hi[a] *= 10;
     } else {
       double pad = hi[a] > lo[a] ? 0.05 * (hi[a] - lo[a]) : fmax(1, fabs(lo[a]) * 0.1);
@@ -197,10 +198,19 @@ static void draw_series(FILE *o, const frame *f, const series *s, const char *co
                 px(f, 1, s->y[j]), color);
 }
 
+// Legend width from the longest name (about 7.5 px a character at 13 px).
+static int legend_width(const duet_plot *p) {
+  size_t longest = 0;
+  for (int i = 0; i < p->ns; i++)
+    if (strlen(p->s[i].name) > longest) longest = strlen(p->s[i].name);
+  return p->ns ? 60 + (int)(7.5 * (double)longest) : 0;
+}
+
+// To the right of the plot area, so it never hides data.
 static void legend(FILE *o, const duet_plot *p) {
-  int x = ML + 12, y = MT + 12;
-  fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"260\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n", x,
-          y, 8 + 20 * p->ns);
+  int x = W, y = MT, w = legend_width(p) - 20;
+  fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"white\" stroke=\"#999\"/>\n", x, y, w,
+          8 + 20 * p->ns);
   for (int i = 0; i < p->ns; i++) {
     const char *c = PALETTE[i % 8];
     int yy = y + 18 + 20 * i;
@@ -216,8 +226,9 @@ int duet_plot_save(const duet_plot *p, const char *path) {
   if (!o) return duet_error(DUET_EIO, "plot: cannot write %s", path);
   frame f = {p, {0}, {0}};
   fit_ranges(p, f.lo, f.hi);
+  int tw = W + legend_width(p); /* canvas: plot, then the legend on the right */
   fprintf(o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-             "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, W, H);
+             "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", tw, H, tw, H);
   axis(o, &f, 0);
   axis(o, &f, 1);
   fprintf(o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", ML, MT, W - ML - MR,
@@ -232,7 +243,7 @@ int duet_plot_save(const duet_plot *p, const char *path) {
     fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"black\" stroke-width=\"2\"/>\n", x, y);
     text(o, x + 10, y + 18, "start", 13, "", p->m[i].label);
   }
-  text(o, W / 2.0, 30, "middle", 17, " font-weight=\"bold\"", p->title);
+  text(o, tw / 2.0, 30, "middle", 17, " font-weight=\"bold\"", p->title);
   text(o, ML + (W - ML - MR) / 2.0, H - 20, "middle", 14, "", p->xlabel);
   char rot[64];
   snprintf(rot, sizeof rot, " transform=\"rotate(-90 22 %d)\"", MT + (H - MT - MB) / 2);
