@@ -1,7 +1,7 @@
 /* duet-bench-kv: the disaggregated runtime's speed on the "110M" shape
  * (dim 768, 12 layers, 12 heads, hidden 2048, vocab 32000; random F32
  * weights, the same seed on every rank):
- *   mpirun -np 3 --oversubscribe duet-bench-kv [--kv-only]
+ *   mpirun -np 3 --oversubscribe duet-bench-kv [--kv-only] [--json FILE]
  * rank 0 drives the router, rank 1 is a prefill group, rank 2 a decode
  * group (the roles of duet-worker, over the same MPI transport).
  *  1. KV handoff: a 512- and a 2048-token prompt's blocks (one message per
@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "engine/error.h"
 #include "engine/machine_peak.h"
@@ -106,7 +108,8 @@ static double kv_once(duet_mpi_transport *t, kv_sink *s, int rank, int n_tokens,
   return dt;
 }
 
-static void bench_kv(int rank, int n_layers) {
+/* kv[i] = {tokens, bytes, raw GB/s, kv GB/s}, filled on rank 2 and sent to rank 0. */
+static void bench_kv(int rank, int n_layers, double kv[2][4]) {
   MPI_Comm pair;
   MPI_Comm_split(MPI_COMM_WORLD, rank == 0 ? MPI_UNDEFINED : 1, rank, &pair);
   if (rank == 0) {
@@ -132,6 +135,7 @@ static void bench_kv(int rank, int n_layers) {
       best_kv = b < best_kv ? b : best_kv;
     }
     double total = (double)lens[i] / BS * n_layers * duet_kv_layer_floats(s.pool) * 4;
+    kv[i][0] = lens[i], kv[i][1] = total, kv[i][2] = total / best_raw / 1e9, kv[i][3] = total / best_kv / 1e9;
     if (rank == 2)
       printf("%7d %8d %10.1f %12.2f %12.2f %6.0f%%\n", lens[i], lens[i] / BS * n_layers, total / (1 << 20),
              total / best_raw / 1e9, total / best_kv / 1e9, 100 * best_raw / best_kv);
@@ -347,7 +351,11 @@ static void send_all(duet_net_mpi *net, int kind) {
   }
 }
 
-static double run_driver(duet_model *m, double *idle_cpu) {
+typedef struct {
+  double ttft_mpi, ttft_local, one_local, one, many, idle_cpu, wall;
+} results;
+
+static void run_driver(duet_model *m, results *res) {
   static client c;
   duet_topo topo = {1, 1, 1};
   mpi_pump mp;
@@ -388,39 +396,64 @@ static double run_driver(duet_model *m, double *idle_cpu) {
   double cpu0 = cpu_seconds(), t0 = duet_now_s();
   duet_backoff bo = {0, 2000};
   while (duet_now_s() - t0 < 10) duet_backoff_step(&bo, pump_mpi(&mp));
-  *idle_cpu = cpu_seconds() - cpu0;
+  res->idle_cpu = cpu_seconds() - cpu0;
   uint8_t shut[DUET_MSG_HEADER_SIZE];
   duet_msg_header h = {DUET_PROTO_MAGIC, DUET_PROTO_VERSION, DUET_MSG_SHUTDOWN, 0, 0};
   duet_msg_header_encode(&h, shut);
   duet_router_client_msg(r, &h, shut, sizeof shut);
   while (duet_mpi_outstanding(duet_net_mpi_transport(mp.net))) duet_net_mpi_progress(mp.net);
-  double wall = duet_now_s() - t0;
+  res->wall = duet_now_s() - t0;
+  res->ttft_mpi = t_mpi, res->ttft_local = t_local, res->one_local = one_local, res->one = one, res->many = many;
   duet_router_free(r);
   duet_net_mpi_free(mp.net);
-  return wall;
+}
+
+static void write_json(const char *path, const duet_machine_peak *mp, double kv[2][4], const results *r, double idle) {
+  json_t *rows = json_array();
+  for (int i = 0; i < 2; i++)
+    json_array_append_new(rows, json_pack("{s:i,s:f,s:f,s:f,s:f}", "tokens", (int)kv[i][0], "bytes", kv[i][1],
+                                          "raw_gbps", kv[i][2], "kv_gbps", kv[i][3], "kv_over_raw", kv[i][3] / kv[i][2]));
+  json_t *o = json_pack("{s:s,s:{s:f,s:f},s:o,s:{s:f,s:f,s:f},s:{s:f,s:f,s:f,s:f},s:{s:f,s:f}}", "shape", "110M",
+                        "machine", "sgemm_gflops", mp->sgemm_gflops, "read_gbps", mp->read_gbps, "kv_handoff", rows,
+                        "ttft_512", "mpi_1p1d_s", r->ttft_mpi, "inprocess_s", r->ttft_local, "ratio",
+                        r->ttft_mpi / r->ttft_local, "decode", "one_seq_tok_s", r->one, "one_seq_inprocess_tok_s",
+                        r->one_local, "sixteen_seq_tok_s", r->many, "speedup", r->many / r->one, "idle",
+                        "cpu_seconds", idle, "share_of_one_core", idle / r->wall);
+  if (!o || json_dump_file(o, path, JSON_INDENT(2)))
+    fprintf(stderr, "duet-bench-kv: cannot write %s\n", path);
+  json_decref(o);
 }
 
 int main(int argc, char **argv) {
-  int provided, rank, size;
+  int provided, rank, size, kv_only = 0;
+  const char *json_path = NULL;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--kv-only")) kv_only = 1;
+    else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    else size = -1;
+  }
   if (size != 3) {
-    if (rank == 0) fprintf(stderr, "duet-bench-kv: run as mpirun -np 3 --oversubscribe duet-bench-kv\n");
+    if (rank == 0) fprintf(stderr, "usage: mpirun -np 3 --oversubscribe duet-bench-kv [--kv-only] [--json FILE]\n");
     MPI_Finalize();
     return 2;
   }
+  duet_machine_peak mpk = {0};
   if (rank == 0) {
-    duet_machine_peak mp;
-    if (duet_machine_peak_measure(&mp) == DUET_OK) duet_machine_peak_print(stdout, &mp);
+    if (duet_machine_peak_measure(&mpk) == DUET_OK) duet_machine_peak_print(stdout, &mpk);
     printf("(3 MPI ranks on this machine; timings are noisy when the machine is shared)\n");
     fflush(stdout);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   duet_config cfg = shape_110m();
-  bench_kv(rank, cfg.n_layers);
+  double kv[2][4] = {{0}};
+  bench_kv(rank, cfg.n_layers, kv);
+  if (rank == 2) MPI_Send(kv, 8, MPI_DOUBLE, 0, 7, MPI_COMM_WORLD);
+  if (rank == 0) MPI_Recv(kv, 8, MPI_DOUBLE, 2, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   MPI_Barrier(MPI_COMM_WORLD);
-  if (argc > 1 && !strcmp(argv[1], "--kv-only")) {
+  if (kv_only) {
     MPI_Finalize();
     return 0;
   }
@@ -429,14 +462,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "duet-bench-kv: %s\n", duet_last_error());
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  double idle = 0, wall = 10;
-  if (rank == 0) wall = run_driver(&rm->model, &idle);
-  else idle = run_group_rank(rank, &rm->model);
+  results res = {0};
+  double idle = 0;
+  if (rank == 0) {
+    run_driver(&rm->model, &res);
+    idle = res.idle_cpu;
+  } else {
+    idle = run_group_rank(rank, &rm->model);
+  }
   double total = 0;
   MPI_Reduce(&idle, &total, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   if (rank == 0) {
-    printf("\nIdle: 3 ranks used %.3f CPU-seconds in %.1f s = %.2f%% of one core (target < 5%%)\n", total, wall,
-           100 * total / wall);
+    printf("\nIdle: 3 ranks used %.3f CPU-seconds in %.1f s = %.2f%% of one core (target < 5%%)\n", total, res.wall,
+           100 * total / res.wall);
+    if (json_path) write_json(json_path, &mpk, kv, &res, total);
   }
   duet_random_model_free(rm);
   MPI_Finalize();
