@@ -339,8 +339,9 @@ static int submit(duet_job *j, duet_choice *c) {
   memset(&m, 0, sizeof m);
   m.sampling = j->p.sp;
   /* without a seed each choice draws differently; with one, reproducibly */
-  m.sampling.seed = json_object_get(j->body, "seed") ? j->p.sp.seed + (uint64_t)(c->index % j->p.n)
-                                                      : (uint64_t)uv_hrtime() ^ (s->next_id << 20);
+  json_t *seed = json_object_get(j->body, "seed");
+  m.sampling.seed = seed && !json_is_null(seed) ? j->p.sp.seed + (uint64_t)(c->index % j->p.n)
+                                                : (uint64_t)uv_hrtime() ^ (s->next_id << 20);
   m.max_tokens = j->p.max_tokens;
   m.ignore_eos = j->p.ignore_eos;
   m.n_prompt = j->prompt_lens[c->prompt];

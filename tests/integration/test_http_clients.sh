@@ -23,6 +23,11 @@ check "greedy is deterministic across protocols" [ "$(curl -s --http2-prior-know
   -d '{"prompt":"abc","max_tokens":6,"temperature":0}' | jq -r .choices[0].text)" = \
   "$(curl -s "$URL/v1/completions" -d '{"prompt":"abc","max_tokens":6,"temperature":0}' | jq -r .choices[0].text)" ]
 
+seeded() { curl -s "$URL/v1/completions" -d '{"prompt":"hello","max_tokens":8,"seed":42,"n":2}' | jq -c '[.choices[].text]'; }
+a=$(seeded)
+b=$(seeded)
+check "seeded sampling repeats; n choices differ" sh -c "[ '$a' = '$b' ] && echo '$a' | jq -e '.[0] != .[1]'"
+
 # --- SSE: every event is JSON, finish_reason only on the last, [DONE] ends it ---
 for mode in --http1.1 --http2-prior-knowledge; do
   curl -sN $mode --max-time 10 "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"hé"}],
@@ -55,8 +60,9 @@ check "nghttp h2c upgrade" sh -c "nghttp -u '$URL/v1/models' -t 5 | grep -q '\"o
 # a 63-byte stream window: every event waits for WINDOW_UPDATEs (deferred
 # DATA resumed under flow control) and the whole stream still arrives
 echo '{"prompt":"hello","max_tokens":120,"stream":true,"ignore_eos":true}' >"$TMP/sb.json"
+timeout 20 nghttp -w 6 -W 8 -d "$TMP/sb.json" "$URL/v1/completions" >"$TMP/fbody"
 timeout 20 nghttp -v -w 6 -W 8 -d "$TMP/sb.json" "$URL/v1/completions" >"$TMP/fc"
-check "tiny HTTP/2 window: stream completes" sh -c "grep -q 'data: \[DONE\]' '$TMP/fc' &&
+check "tiny HTTP/2 window: stream completes" sh -c "tail -n 2 '$TMP/fbody' | grep -q 'data: \[DONE\]' &&
   [ \$(grep -c 'recv DATA frame <length=63' '$TMP/fc') -ge 100 ] && [ \$(grep -c 'send WINDOW_UPDATE' '$TMP/fc') -ge 20 ]"
 
 # --- h2load: 2000 completions, 20 connections, 10 streams each ---
