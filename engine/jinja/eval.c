@@ -56,13 +56,15 @@ static jinja_value *concat(jinja_arena *a, const jinja_value *l, const jinja_val
 }
 
 static jinja_value *repeat(jinja_arena *a, const jinja_value *s, long long times, int line) {
-  if (times <= 0) return jv_str(a, "", 0);
-  if ((unsigned long long)times * s->len > MAX_REPEAT) return jinja_fail(line, "string repetition too large");
-  char *p = jinja_alloc(a, s->len * (size_t)times + 1);
+  if (times <= 0 || s->len == 0) return jv_str(a, "", 0); /* "" * 2**62 would loop for ages */
+  size_t total; /* checked: 'abcd' * 2**62 wraps to 0 bytes */
+  if (__builtin_mul_overflow((size_t)times, s->len, &total) || total > MAX_REPEAT)
+    return jinja_fail(line, "string repetition too large");
+  char *p = jinja_alloc(a, total + 1);
   if (!p) return NULL;
   for (long long k = 0; k < times; k++) memcpy(p + (size_t)k * s->len, s->s, s->len);
   jinja_value *v = jv_new(a, JV_STR);
-  if (v) v->s = p, v->len = s->len * (size_t)times;
+  if (v) v->s = p, v->len = total;
   return v;
 }
 
@@ -222,8 +224,10 @@ static jinja_value *eval_slice(jinja_ctx *c, jinja_scope *s, const jinja_node *n
       slice_bound(parts[1], len, step < 0 ? -1 : len, step, &stop, n->line) < 0)
     return NULL;
   jinja_value *out = jv_new(c->a, JV_LIST);
-  for (long long i = start; out && (step > 0 ? i < stop : i > stop); i += step)
+  for (long long i = start; out && (step > 0 ? i < stop : i > stop);) {
     if (jv_push(c->a, out, list->items[i]) < 0) return NULL;
+    if (__builtin_add_overflow(i, step, &i)) break; /* x[1::2**63-1]: past the end, not wrapped to items[-2**63] */
+  }
   if (!out || obj->type != JV_STR) return out;
   return jinja_filter(c->a, "join", out, &(jinja_args){.line = n->line});
 }
@@ -266,10 +270,12 @@ static jinja_value *fn_range(jinja_arena *a, const jinja_args *args) {
   }
   if (v[2] == 0) return jinja_fail(args->line, "range() step must not be zero");
   jinja_value *out = jv_new(a, JV_LIST);
-  for (long long i = v[0], cnt = 0; out && (v[2] > 0 ? i < v[1] : i > v[1]); i += v[2]) {
-    if (++cnt > MAX_RANGE) return jinja_fail(args->line, "range() too long");
+  long long i = v[0];
+  for (long long cnt = 0; out && (v[2] > 0 ? i < v[1] : i > v[1]); cnt++) {
+    if (cnt >= MAX_RANGE) return jinja_fail(args->line, "range() too long");
     jinja_value *x = jv_int(a, i);
     if (!x || jv_push(a, out, x) < 0) return NULL;
+    if (__builtin_add_overflow(i, v[2], &i)) break; /* past LLONG_MAX/MIN: past the stop too */
   }
   return out;
 }

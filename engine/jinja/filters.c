@@ -1,5 +1,6 @@
 #include "engine/jinja/filters.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include "engine/error.h"
 #include "engine/jinja/methods.h"
 #include "engine/jinja/tests.h"
+
+enum { MAX_JSON_INDENT = 256 };
 
 static const char *const FILTERS[] = {
     "trim",  "length", "count",      "tojson", "upper",   "lower",   "default", "d",      "join",
@@ -195,16 +198,23 @@ static jinja_value *f_map(jinja_arena *a, jinja_value *v, const jinja_args *args
   return out;
 }
 
+/* Truncation toward zero, as Python's int(). (long long)f is undefined
+ * outside [-2^63, 2^63), where Python would make a big int: refused. */
+static jinja_value *int_of_double(jinja_arena *a, double f, int line) {
+  if (!(f >= -0x1p63 && f < 0x1p63)) return jinja_fail(line, "filter 'int': %g does not fit in 64 bits", f);
+  return jv_int(a, (long long)f);
+}
+
 static jinja_value *f_int(jinja_arena *a, jinja_value *v, const jinja_args *args) {
   jinja_value *def = jinja_arg(args, 0, "default");
   if (v->type == JV_INT || v->type == JV_BOOL) return jv_int(a, v->i);
-  if (v->type == JV_FLOAT && isfinite(v->f)) return jv_int(a, (long long)v->f);
+  if (v->type == JV_FLOAT && isfinite(v->f)) return int_of_double(a, v->f, args->line);
   if (v->type == JV_STR) {
     char *end;
     long long i = strtoll(v->s, &end, 10);
     if (end != v->s && !*end) return jv_int(a, i);
     double f = strtod(v->s, &end);
-    if (end != v->s && !*end && isfinite(f)) return jv_int(a, (long long)f);
+    if (end != v->s && !*end && isfinite(f)) return int_of_double(a, f, args->line);
   }
   return def ? def : jv_int(a, 0);
 }
@@ -248,8 +258,11 @@ static jinja_value *f_reverse(jinja_arena *a, jinja_value *v, const jinja_args *
 
 static jinja_value *f_tojson(jinja_arena *a, jinja_value *v, const jinja_args *args) {
   jinja_value *ind = jinja_arg(args, 0, "indent");
+  /* bounded so that indent x depth cannot overflow an int or fill memory with spaces */
+  if (ind && ind->type == JV_INT && ind->i > MAX_JSON_INDENT)
+    return jinja_fail(args->line, "tojson indent %lld is over %d", ind->i, MAX_JSON_INDENT);
   jinja_buf b = {0};
-  jv_write_json(&b, v, ind && ind->type == JV_INT ? (int)ind->i : -1, 0);
+  jv_write_json(&b, v, ind && ind->type == JV_INT && ind->i >= 0 ? (int)ind->i : -1, 0);
   return jv_from_buf(a, &b);
 }
 
@@ -288,6 +301,7 @@ jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, cons
   if (!strcmp(name, "map")) return f_map(a, v, args);
   if (!strcmp(name, "reverse")) return f_reverse(a, v, args);
   if (!strcmp(name, "abs")) {
+    if (v->type == JV_INT && v->i == LLONG_MIN) return jinja_fail(line, "integer overflow in abs");
     if (v->type == JV_INT) return jv_int(a, v->i < 0 ? -v->i : v->i);
     if (v->type == JV_FLOAT) return jv_float(a, fabs(v->f));
     return jinja_fail(line, "filter 'abs' needs a number");

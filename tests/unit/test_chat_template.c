@@ -216,6 +216,20 @@ static void test_render_errors(void) {
   expect_render_error("{% for x in none %}{% endfor %}", "cannot loop");
   expect_render_error("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "nested too deeply");
   expect_render_error("{{ range(100000000) | length }}", "range() too long");
+  /* sizes that wrap around 2^64 or past LLONG_MAX are refused or counted right, never overflowed */
+  expect_render_error("{{ 'abcd' * 4611686018427387904 }}", "string repetition too large");
+  expect_render_error("{{ 4611686018427387904 * 'abcd' }}", "string repetition too large");
+  expect_render("[{{ '' * 4611686018427387904 }}]", "[]", NULL);
+  expect_render("{{ [1, 2, 3][1::9223372036854775807] }}|{{ 'abc'[2::9223372036854775807] }}", "[2]|c", NULL);
+  expect_render_error("{{ (-9223372036854775807 - 1) | abs }}", "integer overflow");
+  expect_render_error("{{ [1] | tojson(indent=1000000000) }}", "indent");
+  expect_render("{{ 2.9 | int }} {{ -2.9 | int }} {{ '-7.5' | int }} {{ 'x' | int }}", "2 -2 -7 0", NULL);
+  expect_render_error("{{ 10000000000000000000.0 | int }}", "does not fit in 64 bits");
+  expect_render_error("{{ '1e300' | int }}", "does not fit in 64 bits");
+  expect_render_error("{{ '-1e19' | int }}", "does not fit in 64 bits");
+  expect_render("{{ range(9223372036854775800, 9223372036854775807, 5) | list }}",
+                "[9223372036854775800, 9223372036854775805]", NULL);
+  expect_render("{{ range(-9223372036854775800, -9223372036854775807, -5) | length }}", "2", NULL);
   expect_render_error("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
                       "too much memory");
   expect_render_error("{% set x = 1 %}{% set x.y = 2 %}", "not a namespace");
