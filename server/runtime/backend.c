@@ -84,7 +84,10 @@ void duet_backend_fail_all(duet_backend *b, const char *why) {
 }
 
 void duet_backend_set_ready(duet_backend *b, int ready, const char *why) {
-  if (b->ready == ready) return;
+  /* Report changes; and the first word either way, so a start that fails
+   * (bad model, mpirun missing) tells the front end why. */
+  if (b->ready == ready && b->state_reported) return;
+  b->state_reported = 1;
   b->ready = ready;
   if (b->cb.on_state) b->cb.on_state(ready, why, b->cb.user);
 }

@@ -22,7 +22,7 @@ struct duet_backend {
   char *model_dir, *workers_addr, *hostfile, *worker_bin; /* owned copies */
   duet_backend_kind kind;
   duet_idset inflight;
-  int ready, closing;
+  int ready, closing, state_reported;
   void (*close_cb)(void *user);
   void *impl;
 };
