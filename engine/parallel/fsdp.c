@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel/dp.h"
+#include "engine/parallel/tp.h"
 
 struct duet_fsdp {
   MPI_Comm comm;
@@ -15,7 +16,10 @@ struct duet_fsdp {
   float *g, *m, *v;      /* this rank's shard of the averaged gradients and moments (padded to shard) */
   float *work;           /* size * shard, on the writing rank at checkpoints: gathered moments */
   duet_adamw full_opt;   /* the gathered moments, on the writing rank at checkpoints */
+  duet_tp *tp;           /* on a mesh with tp: the model is a tensor-parallel shard, sharded again here */
 };
+
+void duet_fsdp_set_tp(duet_fsdp *f, duet_tp *tp) { f->tp = tp; }
 
 void duet_fsdp_free(duet_fsdp *f) {
   if (!f) return;
@@ -64,6 +68,8 @@ static int pad_model(duet_fsdp *f, duet_llama_train *m) {
  * optimizer keeps only its step count, the moments move into the shards. */
 static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   duet_fsdp *f = ctx;
+  int rc = f->tp ? duet_tp_attach(f->tp, mp, o) : DUET_OK;
+  if (rc < 0) return rc;
   duet_llama_train *m = *mp;
   f->n = m->n_params;
   f->shard = (f->n + f->size - 1) / f->size;
@@ -73,8 +79,7 @@ static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   size_t bytes = (size_t)f->shard * sizeof(float);
   f->g = malloc(bytes), f->m = malloc(bytes), f->v = malloc(bytes);
   if (!f->g || !f->m || !f->v) return duet_error(DUET_ENOMEM, "fsdp: cannot allocate shards of %ld parameters", f->shard);
-  int rc = pad_model(f, m);
-  if (rc < 0) return rc;
+  if ((rc = pad_model(f, m)) < 0) return rc;
   take_shard(f, f->m, o->m); /* a resumed run's moments, else zeros */
   take_shard(f, f->v, o->v);
   free(o->m);
@@ -86,11 +91,14 @@ static int fsdp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
 static int fsdp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step,
                      float clip) {
   duet_fsdp *f = ctx;
+  if (f->tp) duet_tp_reduce_partial(f->tp, m);
   /* the padding of m->grads stays zero: backward writes only real tensors */
   MPI_Reduce_scatter_block(m->grads, f->g, (int)f->shard, MPI_FLOAT, MPI_SUM, f->comm);
   duet_scale(f->g, f->shard, 1.0f / f->size);
-  double sumsq = duet_grad_sumsq(f->g, f->shard);
-  MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, f->comm);
+  double sq[2] = {duet_grad_sumsq(f->g, f->shard), 0}; /* with tp: split tensors' squares, replicas' */
+  if (f->tp) duet_tp_sumsq_range(m, f->g, f->lo, f->hi, &sq[0], &sq[1]);
+  MPI_Allreduce(MPI_IN_PLACE, sq, 2, MPI_DOUBLE, MPI_SUM, f->comm);
+  double sumsq = f->tp ? duet_tp_norm_sq(f->tp, sq[0], sq[1]) : sq[0];
   duet_scale(f->g, f->shard, duet_clip_scale(sqrt(sumsq), clip));
   o->step++;
   if (f->hi > f->lo)
@@ -121,9 +129,10 @@ static int fsdp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o
   gather_whole(f, f->m, f->full_opt.m);
   gather_whole(f, f->v, f->full_opt.v);
   f->full_opt.step = o->step;
-  *full_m = m;
+  *full_m = f->rank == 0 ? m : NULL;
   *full_o = f->rank == 0 ? &f->full_opt : NULL;
-  return DUET_OK;
+  /* with tp, the tensor-parallel group of data rank 0 assembles the whole model */
+  return f->tp && f->rank == 0 ? duet_tp_gather(f->tp, m, &f->full_opt, full_m, full_o) : DUET_OK;
 }
 
 int duet_fsdp_new(MPI_Comm *comm, duet_train_opts *o, duet_fsdp **out, duet_train_strategy *s) {

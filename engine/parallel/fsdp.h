@@ -29,4 +29,11 @@ typedef struct duet_fsdp duet_fsdp;
 int duet_fsdp_new(MPI_Comm *comm, duet_train_opts *o, duet_fsdp **out, duet_train_strategy *s);
 void duet_fsdp_free(duet_fsdp *f);
 
+/* On a mesh with tp (fsdp=N,tp=M): the model the strategy shards is this
+ * rank's tensor-parallel shard (attached through tp), the q/k-norm
+ * gradients are summed over the tp group first, and the gradient norm
+ * counts the split tensors over the tp group. */
+struct duet_tp;
+void duet_fsdp_set_tp(duet_fsdp *f, struct duet_tp *tp);
+
 #endif

@@ -11,7 +11,8 @@
  * --parallel spec: comma-separated axes NAME or NAME=SIZE, NAME one of dp,
  * fsdp, tp, pp; at most one data axis and one model axis; at most one axis
  * without a size (it takes the ranks the others leave). "dp" alone is
- * dp=<all ranks>; "dp=2,tp=2" needs 4 ranks. With pp, "mb=M" sets the
+ * dp=<all ranks>; "dp=2,tp=2" needs 4 ranks (fsdp=2,tp=2 and dp=2,pp=2
+ * too; fsdp does not combine with pp). With pp, "mb=M" sets the
  * micro-batches per step (default: up to 2 per stage). */
 
 #include <mpi.h>

@@ -60,7 +60,7 @@ static void shard_buffer(const duet_llama_train *full, const duet_llama_train *l
                to_local);
 }
 
-static int tp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
+int duet_tp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   duet_tp *p = ctx;
   duet_llama_train *full = *mp, *loc = NULL;
   duet_config c = full->cfg;
@@ -106,20 +106,36 @@ static int kind(const char *name) {
   return REPLICA;
 }
 
+void duet_tp_reduce_partial(const duet_tp *p, duet_llama_train *m) {
+  for (int i = 0; i < m->n_info; i++)
+    if (kind(m->info[i].name) == PARTIAL)
+      duet_dp_allreduce_sum(m->grads + m->info[i].offset, m->info[i].t->n, (void *)&p->comm);
+}
+
+void duet_tp_sumsq_range(const duet_llama_train *m, const float *g, long lo, long hi, double *split, double *repl) {
+  *split = *repl = 0;
+  for (int i = 0; i < m->n_info; i++) {
+    const duet_train_param *q = &m->info[i];
+    long a = q->offset > lo ? q->offset : lo, b = q->offset + q->t->n < hi ? q->offset + q->t->n : hi;
+    if (a >= b) continue;
+    double s = duet_grad_sumsq(g + (a - lo), b - a);
+    if (kind(q->name) == SPLIT) *split += s;
+    else *repl += s;
+  }
+}
+
+double duet_tp_norm_sq(const duet_tp *p, double split, double repl) {
+  MPI_Allreduce(MPI_IN_PLACE, &split, 1, MPI_DOUBLE, MPI_SUM, p->comm);
+  return split + repl;
+}
+
 /* Squares of the gradients: split tensors summed over the group, replicas
  * (identical on every rank once the partial ones are summed) counted once. */
 static double grad_sumsq(const duet_tp *p, duet_llama_train *m) {
-  double split = 0, repl = 0;
-  for (int i = 0; i < m->n_info; i++) {
-    const duet_train_param *q = &m->info[i];
-    int k = kind(q->name);
-    if (k == PARTIAL) duet_dp_allreduce_sum(m->grads + q->offset, q->t->n, (void *)&p->comm);
-    double s = duet_grad_sumsq(m->grads + q->offset, q->t->n);
-    if (k == SPLIT) split += s;
-    else repl += s;
-  }
-  MPI_Allreduce(MPI_IN_PLACE, &split, 1, MPI_DOUBLE, MPI_SUM, p->comm);
-  return split + repl;
+  double split, repl;
+  duet_tp_reduce_partial(p, m);
+  duet_tp_sumsq_range(m, m->grads, 0, m->n_params, &split, &repl);
+  return duet_tp_norm_sq(p, split, repl);
 }
 
 static int tp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_adamw_hparams *hp, int step, float clip) {
@@ -142,7 +158,7 @@ static void gather_buffer(void *ctx, const duet_llama_train *loc, const float *l
   for (int r = 0; r < p->size; r++) shard_buffer(p->full, loc, fbuf, p->recv + (long)r * p->n_local, r, 0);
 }
 
-static int tp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
+int duet_tp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
                      const duet_adamw **full_o) {
   duet_tp *p = ctx;
   return duet_whole_gather(gather_buffer, p, m, o, p->full, &p->full_opt, full_m, full_o);
@@ -157,7 +173,7 @@ int duet_tp_new(MPI_Comm *comm, MPI_Comm *data_comm, duet_tp **out, duet_train_s
   p->data_comm = data_comm ? *data_comm : MPI_COMM_NULL;
   p->data_size = 1;
   if (data_comm) MPI_Comm_size(p->data_comm, &p->data_size);
-  *s = (duet_train_strategy){.ctx = p, .attach = tp_attach, .step = tp_step, .gather = tp_gather};
+  *s = (duet_train_strategy){.ctx = p, .attach = duet_tp_attach, .step = tp_step, .gather = duet_tp_gather};
   *out = p;
   return DUET_OK;
 }

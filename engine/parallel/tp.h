@@ -38,4 +38,19 @@ int duet_tp_check_shape(const duet_config *c, int group);
 int duet_tp_new(MPI_Comm *comm, MPI_Comm *data_comm, duet_tp **out, duet_train_strategy *s);
 void duet_tp_free(duet_tp *p);
 
+/* The pieces a strategy that shards the tensor-parallel shard again (fsdp
+ * on a mesh) builds on: */
+/* the strategy's attach and gather (ctx: the duet_tp) */
+int duet_tp_attach(void *ctx, duet_llama_train **m, duet_adamw *o);
+int duet_tp_gather(void *ctx, const duet_llama_train *m, const duet_adamw *o, const duet_llama_train **full_m,
+                   const duet_adamw **full_o);
+/* all-reduce over the group the gradients each rank holds only part of
+ * (the q/k norms) */
+void duet_tp_reduce_partial(const duet_tp *p, duet_llama_train *m);
+/* squares of g (element lo of m's flat layout at g[0]) over [lo, hi), apart
+ * for tensors split over the group and for replicas */
+void duet_tp_sumsq_range(const duet_llama_train *m, const float *g, long lo, long hi, double *split, double *repl);
+/* the squared global norm: split parts summed over the group */
+double duet_tp_norm_sq(const duet_tp *p, double split, double repl);
+
 #endif

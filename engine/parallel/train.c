@@ -31,9 +31,7 @@ static int check_fit(const duet_mesh_spec *s, const duet_train_opts *o) {
                       "parallel ranks", o->batch, s->data);
   if (o->resume && s->data > 1)
     return duet_error(DUET_EUNSUPPORTED, "--parallel: --resume with a data axis (the checkpoint's --batch is per rank)");
-  if (s->fsdp && (s->tp || s->pp))
-    return duet_error(DUET_EUNSUPPORTED, "--parallel: fsdp does not combine with %s (use dp=N,%s=M)",
-                      s->tp ? "tp" : "pp", s->tp ? "tp" : "pp");
+  if (s->fsdp && s->pp) return duet_error(DUET_EUNSUPPORTED, "--parallel: fsdp does not combine with pp (use dp=N,pp=M)");
   if (s->pp && s->micro && (o->batch / s->data) % s->micro != 0)
     return duet_error(DUET_EINVAL, "--parallel: mb=%d micro-batches do not divide the %d windows of a rank's batch",
                       s->micro, o->batch / s->data);
@@ -56,13 +54,17 @@ static int attach(plan *p, duet_train_opts *o) {
   duet_mesh *m = &p->mesh;
   int rc = DUET_OK;
   o->batch /= m->spec.data;
-  if (m->spec.fsdp) rc = duet_fsdp_new(&m->data_comm, o, &p->fsdp, &p->strategy);
-  else if (m->spec.data > 1) duet_dp_attach(o, &m->data_comm);
-  if (rc < 0) return rc;
   if (m->spec.tp) {
-    if ((rc = duet_tp_new(&m->model_comm, m->spec.data > 1 ? &m->data_comm : NULL, &p->tp, &p->strategy)) < 0)
-      return rc;
+    /* tp averages over a plain data axis itself; under fsdp, fsdp does */
+    MPI_Comm *dc = m->spec.data > 1 && !m->spec.fsdp ? &m->data_comm : NULL;
+    if ((rc = duet_tp_new(&m->model_comm, dc, &p->tp, &p->strategy)) < 0) return rc;
     o->follower = m->model_rank != 0;
+  }
+  if (m->spec.fsdp) {
+    if ((rc = duet_fsdp_new(&m->data_comm, o, &p->fsdp, &p->strategy)) < 0) return rc;
+    duet_fsdp_set_tp(p->fsdp, p->tp);
+  } else if (m->spec.data > 1) {
+    duet_dp_attach(o, &m->data_comm);
   }
   if (m->spec.pp) {
     if ((rc = duet_pp_new(&m->model_comm, m->spec.data > 1 ? &m->data_comm : NULL, m->spec.micro, &p->pp,

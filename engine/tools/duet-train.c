@@ -27,7 +27,7 @@ static void usage(FILE *f) {
           "                  [--weight-decay X] [--beta1 X] [--beta2 X] [--grad-clip X] [--seed N]\n"
           "                  [--eval-every N] [--eval-windows N] [--save-every N] [--val-frac X]\n"
           "                  [--dtype f32|bf16] [--val-text FILE] [--quiet]\n"
-          "                  [--parallel dp|fsdp|tp|pp[,mb=M]|dp=N,tp=M|dp=N,pp=M]   (under mpirun; --batch is global)\n"
+          "                  [--parallel dp|fsdp|tp|pp[,mb=M]|dp=N,tp=M|fsdp=N,tp=M|dp=N,pp=M]   (under mpirun; --batch is global)\n"
           "       duet-train --resume DIR --data FILE... [--out DIR] [--stop-after N] [--quiet]\n"
           "       duet-train tokenizer ...   (byte-level BPE training; see duet-train tokenizer --help)\n"
           "       duet-train grads --model DIR --tokens IDS --targets IDS [--batch B] --out FILE.safetensors\n"

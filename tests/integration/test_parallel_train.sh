@@ -1,9 +1,10 @@
 #!/bin/bash
 # duet-train --parallel under mpirun: every strategy's (dp, fsdp, tp, pp)
-# 20 training losses, validation losses and final checkpoint weights equal the single-process run with
-# the same global batch (losses within 1e-4 relative), on 2 and 4 ranks
-# and on a dp=2,tp=2 mesh; bad --parallel values and rank counts or shapes
-# that do not fit are refused on every rank with a message.
+# 20 training losses, validation losses and final checkpoint weights equal
+# the single-process run with the same global batch (losses within 1e-4
+# relative), on 2, 3 and 4 ranks and on dp=2,tp=2, dp=2,pp=2 and
+# fsdp=2,tp=2 meshes; bad --parallel values and rank counts or shapes that
+# do not fit are refused on every rank with a message.
 set -u
 BIN="${DUET_BIN:?}/duet-train"
 TMP=$(mktemp -d /tmp/duet-parallel.XXXXXX)
@@ -79,6 +80,7 @@ run 2 pp,mb=2 mha
 run 4 dp=2,tp=2 mha
 run 4 dp=2,tp=2 gqa
 run 4 dp=2,pp=2 gqa
+run 4 fsdp=2,tp=2 mha
 run 4 pp,mb=8 deep
 # 35296 parameters on 3 ranks: the flat buffers are padded to 3 x 11766
 timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --batch 6 --out "$TMP/gqa6" && ok || bad "single-process run (batch 6)"
@@ -127,6 +129,7 @@ expect_refusal 3 "multiple of the 3 data-parallel ranks" "${GQA[@]}" --parallel 
 expect_refusal 2 "positive size" "${GQA[@]}" --parallel dp=0
 expect_refusal 3 "the model has only 2 layers" "${GQA[@]}" --parallel pp
 expect_refusal 2 "do not divide the 8 windows" "${GQA[@]}" --parallel pp,mb=3
+expect_refusal 2 "fsdp does not combine with pp" "${GQA[@]}" --parallel fsdp,pp=1
 [ ! -e "$TMP/refused" ] && ok || bad "a refused run created its --out directory"
 
 # An error inside training ends the whole job (MPI_Abort), not one rank
