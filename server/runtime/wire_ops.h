@@ -11,7 +11,9 @@
  *   FIRST (token + last logits, so the decode sampler replays the same
  *   draw) to the decode leader. The decode leader joins the sequence to its
  *   batch once every rank of its group has all the KV (G_KVDONE), runs
- *   G_STEPs, and sends TOKENS and the one FINISH.
+ *   G_STEPs, and sends TOKENS and the one FINISH. The coordinator holds
+ *   decode's TOKENS/FINISH of a request until prefill's first token has
+ *   gone out (MPI orders messages per sender only).
  * CANCEL reaches the decode leader (and the prefill leader when the prompt
  * was dispatched); blocks are freed once no KV is in flight into them. */
 
@@ -28,8 +30,8 @@ enum {
   DUET_OP_CANCEL = 36,    /* coord -> workers: i32 prefill_dispatched */
   DUET_OP_STATS = 37,     /* group leader -> coord: duet_group_stats */
   DUET_OP_G_CHUNK = 40,   /* prefill leader -> followers: see duet_chunk_op */
-  DUET_OP_G_END = 41,     /* prefill leader -> followers: no more chunks, send END */
-  DUET_OP_G_RESERVE = 42, /* decode leader -> followers: i32 n_tokens */
+  DUET_OP_G_END = 41,     /* prefill leader -> followers: i32 decode_group; no more chunks, send END */
+  DUET_OP_G_RESERVE = 42, /* decode leader -> followers: i32 n_tokens, i32 n_prompt */
   DUET_OP_G_STEP = 43,    /* decode leader -> followers: i32 n, n x (u64 id, i32 token) */
   DUET_OP_G_FREE = 44,    /* decode leader -> followers: release the sequence */
   DUET_OP_G_KVDONE = 45,  /* decode follower -> leader: all KV of id landed */
