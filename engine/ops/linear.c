@@ -88,15 +88,32 @@ static inline __attribute__((always_inline)) __m256 load8(const void *w, long at
  * W rows and each chunk of W once for all NX x rows, R*NX independent
  * accumulators. R, NX and t are compile-time constants at every call site
  * (always_inline), so the arrays live in registers. */
-static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const void *w, int O, int K,
-                                                           int o, int R, int NX, duet_dtype t) {
+static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *xs,
+                                                           const void *w, int O, int K, int o, int R, int NX,
+                                                           duet_dtype t) {
   __m256 acc[4][4];
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
   int i = 0;
-  for (; i + 8 <= K; i += 8) {
+  if (t == DUET_BF16) /* 16 at a time, even/odd halves against xs */
+    for (; i + 16 <= K; i += 16) {
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r++) {
+        const uint16_t *wr = (const uint16_t *)w + (long)(o + r) * K + i;
+        _mm_prefetch((const char *)wr + 768, _MM_HINT_T0);
+        __m256i v = _mm256_loadu_si256((const __m256i *)wr);
+        __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+#pragma GCC unroll 4
+        for (int n = 0; n < NX; n++) {
+          acc[r][n] = _mm256_fmadd_ps(we, _mm256_loadu_ps(xs + (long)n * K + i), acc[r][n]);
+          acc[r][n] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xs + (long)n * K + i + 8), acc[r][n]);
+        }
+      }
+    }
+  for (; t != DUET_BF16 && i + 8 <= K; i += 8) {
     __m256 xv[4];
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) xv[n] = _mm256_loadu_ps(x + (long)n * K + i);
@@ -125,25 +142,26 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
 /* Rows [o0, o1) of out for all N rows of x: W rows in pairs, x rows in
  * groups of 4 (the pair of W rows stays in L1 across the groups, so W is
  * read from memory once whatever N). */
-static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const void *w, int N,
-                                                             int O, int K, int o0, int o1, duet_dtype t) {
+static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const float *xs,
+                                                             const void *w, int N, int O, int K, int o0, int o1,
+                                                             duet_dtype t) {
   int o = o0;
   if (N == 1) /* one x row: 4 W rows at a time, 4 streams and accumulators */
-    for (; o + 4 <= o1; o += 4) dot_block(out, x, w, O, K, o, 4, 1, t);
+    for (; o + 4 <= o1; o += 4) dot_block(out, x, xs, w, O, K, o, 4, 1, t);
   for (; o < o1; o += 2) {
     int two = o1 - o >= 2;
     for (int g = 0; g < N; g += 4) {
-      const float *xg = x + (long)g * K;
+      const float *xg = x + (long)g * K, *xsg = xs + (long)g * K;
       float *og = out + (long)g * O;
       switch ((N - g < 4 ? N - g : 4) + 4 * two) {
-      case 1: dot_block(og, xg, w, O, K, o, 1, 1, t); break;
-      case 2: dot_block(og, xg, w, O, K, o, 1, 2, t); break;
-      case 3: dot_block(og, xg, w, O, K, o, 1, 3, t); break;
-      case 4: dot_block(og, xg, w, O, K, o, 1, 4, t); break;
-      case 5: dot_block(og, xg, w, O, K, o, 2, 1, t); break;
-      case 6: dot_block(og, xg, w, O, K, o, 2, 2, t); break;
-      case 7: dot_block(og, xg, w, O, K, o, 2, 3, t); break;
-      default: dot_block(og, xg, w, O, K, o, 2, 4, t); break;
+      case 1: dot_block(og, xg, xsg, w, O, K, o, 1, 1, t); break;
+      case 2: dot_block(og, xg, xsg, w, O, K, o, 1, 2, t); break;
+      case 3: dot_block(og, xg, xsg, w, O, K, o, 1, 3, t); break;
+      case 4: dot_block(og, xg, xsg, w, O, K, o, 1, 4, t); break;
+      case 5: dot_block(og, xg, xsg, w, O, K, o, 2, 1, t); break;
+      case 6: dot_block(og, xg, xsg, w, O, K, o, 2, 2, t); break;
+      case 7: dot_block(og, xg, xsg, w, O, K, o, 2, 3, t); break;
+      default: dot_block(og, xg, xsg, w, O, K, o, 2, 4, t); break;
       }
     }
   }
@@ -153,18 +171,29 @@ static inline __attribute__((always_inline)) void matvec_rows(float *out, const 
  * machine a thread that loses its core holds up one small item while the
  * others take the rest (static halves made a preempted thread stall the
  * whole call). */
-static void matvec(float *out, const float *x, const duet_matrix *W, int N) {
+static int matvec(float *out, const float *x, const duet_matrix *W, int N) {
   int O = W->rows, K = W->cols;
   const void *w = W->data;
   duet_dtype t = W->dtype;
+  float *xs = NULL;
+  if (t == DUET_BF16) { /* x with each 16-block as its 8 even then 8 odd elements */
+    xs = malloc((size_t)N * (size_t)K * sizeof(float));
+    if (!xs) return duet_error(DUET_ENOMEM, "linear: no memory for %dx%d activations", N, K);
+    for (long r = 0; r < N; r++)
+      for (int i = 0; i + 16 <= K; i += 16)
+        for (int j = 0; j < 8; j++)
+          xs[r * K + i + j] = x[r * K + i + 2 * j], xs[r * K + i + 8 + j] = x[r * K + i + 2 * j + 1];
+  }
   int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
 #pragma omp parallel for schedule(dynamic, 1) if ((long)O * K > DUET_OMP_MIN_WORK)
   for (int c = 0; c < items; c++) {
     int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O;
-    if (t == DUET_BF16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_BF16);
-    else if (t == DUET_F16) matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F16);
-    else matvec_rows(out, x, w, N, O, K, o0, o1, DUET_F32);
+    if (t == DUET_BF16) matvec_rows(out, x, xs, w, N, O, K, o0, o1, DUET_BF16);
+    else if (t == DUET_F16) matvec_rows(out, x, x, w, N, O, K, o0, o1, DUET_F16);
+    else matvec_rows(out, x, x, w, N, O, K, o0, o1, DUET_F32);
   }
+  free(xs);
+  return DUET_OK;
 }
 #endif
 
@@ -225,10 +254,11 @@ int duet_linear_forward(float *out, const float *x, const duet_matrix *W, const 
   if (rc) return rc;
   if (N == 0) return DUET_OK;
 #if DUET_HAVE_AVX2
-  if (N <= DUET_LINEAR_MATVEC_MAX_N) matvec(out, x, W, N);
+  if (N <= DUET_LINEAR_MATVEC_MAX_N) rc = matvec(out, x, W, N);
   else
 #endif
-    if ((rc = gemm_split(out, x, W, N))) return rc;
+    rc = gemm_split(out, x, W, N);
+  if (rc) return rc;
   add_bias(out, b, N, W->rows);
   return DUET_OK;
 }
