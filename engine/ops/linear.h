@@ -9,17 +9,19 @@
  * Fast path (duet_linear_forward):
  *  - N <= DUET_LINEAR_MATVEC_MAX_N (decode batches), any dtype: an AVX2/FMA
  *    kernel that reads W once for all N rows of x (2 rows of W x 4 rows
- *    of x in registers), widening BF16/F16 to f32 on the fly, parallel over
- *    output rows with OpenMP: memory-bandwidth bound, so BF16/F16 run ~2x
- *    the F32 speed. (Also used for F32 N = 1: on par with cblas_sgemv
- *    single-threaded, and it keeps decode on one thread pool.)
+ *    of x, or 4 rows of W for one x row, in registers), widening BF16/F16
+ *    to f32 on the fly (BF16: 16 weights per shift + mask, against an
+ *    even/odd reordered copy of x), over output rows in small items taken
+ *    dynamically by OpenMP threads: memory-bandwidth bound, so BF16/F16
+ *    read half the bytes of F32. (Also used for F32 N = 1: at or above
+ *    cblas_sgemv in A/B runs, and it keeps decode on one thread pool.)
  *  - larger N (prefill, training): each OpenMP thread multiplies its own
  *    slab of W's rows with single-threaded cblas_sgemm; BF16/F16 slabs are
  *    widened panel by panel (1 MiB of f32 per thread) just before.
  * The reference (duet_linear_forward_ref) is the plain triple loop in
  * double precision accumulation.
  * out must not alias x. Returns DUET_OK, DUET_EINVAL (N < 0 or bad matrix),
- * DUET_EUNSUPPORTED (dtype) or DUET_ENOMEM (panel scratch). */
+ * DUET_EUNSUPPORTED (dtype) or DUET_ENOMEM (scratch). */
 
 #include "engine/model.h"
 
