@@ -26,13 +26,12 @@ static int planned_shape(const duet_train_opts *o, duet_config *c) {
 
 /* Everything checkable before training, identical on every rank. */
 static int check_fit(const duet_mesh_spec *s, const duet_train_opts *o) {
-  if (s->data > 1 && o->batch % s->data != 0)
+  /* a resumed run's batch comes from its checkpoint (the trainer divides it) */
+  if (!o->resume && s->data > 1 && o->batch % s->data != 0)
     return duet_error(DUET_EINVAL, "--parallel: --batch %d (the global batch) must be a multiple of the %d data-"
                       "parallel ranks", o->batch, s->data);
-  if (o->resume && s->data > 1)
-    return duet_error(DUET_EUNSUPPORTED, "--parallel: --resume with a data axis (the checkpoint's --batch is per rank)");
   if (s->fsdp && s->pp) return duet_error(DUET_EUNSUPPORTED, "--parallel: fsdp does not combine with pp (use dp=N,pp=M)");
-  if (s->pp && s->micro && (o->batch / s->data) % s->micro != 0)
+  if (!o->resume && s->pp && s->micro && (o->batch / s->data) % s->micro != 0)
     return duet_error(DUET_EINVAL, "--parallel: mb=%d micro-batches do not divide the %d windows of a rank's batch",
                       s->micro, o->batch / s->data);
   if (!s->tp && !s->pp) return DUET_OK;

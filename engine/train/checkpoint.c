@@ -75,7 +75,7 @@ static char *state_metadata(const duet_rng *rng, int step, uint64_t fp, const du
   json_object_set_new(j, "seed", json_string(s));
   set_num(j, "step", step);
   set_num(j, "steps", o->steps);
-  set_num(j, "batch", o->batch);
+  set_num(j, "batch", (double)o->batch * o->dp_size); /* global: resumable with another data-parallel size */
   set_num(j, "seq", o->seq);
   set_num(j, "accum", o->accum);
   set_num(j, "eval_every", o->eval_every);

@@ -20,7 +20,8 @@ int duet_checkpoint_save(const char *dir, const char *tokenizer_dir, const duet_
                          const duet_rng *rng, int step, uint64_t fingerprint, const duet_train_opts *o,
                          const duet_train_result *res);
 
-/* The hyper-parameters of the run that wrote dir (steps, batch, seq,
+/* The hyper-parameters of the run that wrote dir (steps, batch (the global
+ * one: per-rank batch x data-parallel ranks), seq,
  * accum, eval and save cadence, AdamW, clipping, seed, validation split,
  * save dtype) into o; paths, stop_after and progress are left alone. */
 int duet_checkpoint_read_opts(const char *dir, duet_train_opts *o);

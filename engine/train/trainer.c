@@ -132,6 +132,12 @@ static int setup(run *r) {
   duet_train_opts *o = &r->o;
   int rc;
   if (o->resume && (rc = duet_checkpoint_read_opts(o->resume, o)) < 0) return rc;
+  if (o->resume && o->dp_size > 1) { /* the checkpoint records the global batch */
+    if (o->batch % o->dp_size != 0)
+      return duet_error(DUET_EINVAL, "--resume: the checkpoint's batch of %d does not divide over %d data-parallel "
+                        "ranks", o->batch, o->dp_size);
+    o->batch /= o->dp_size;
+  }
   if ((rc = check_opts(o)) < 0) return rc;
   r->tok_dir = o->tokenizer ? o->tokenizer : o->resume ? o->resume : o->init;
   if (!r->tok_dir) return duet_error(DUET_EINVAL, "no tokenizer: give --tokenizer DIR (or --init DIR)");

@@ -93,9 +93,9 @@ out=$("${MPIRUN[@]}" -np 4 "$BIN" "${LOUD[@]}" "${MHA[@]}" --steps 4 --parallel 
 n=$(grep -c "^done: 4 steps" <<< "$(tr '\r' '\n' <<< "$out")")
 [ "$n" = 1 ] && ok || bad "progress summary printed $n times (want 1): $out"
 
-# Checkpoints hold the whole model and optimizer state: a tp run stopped at
-# step 10 resumes single-process, a single-process one resumes under pp (the
-# state sharded again), and both end as the uninterrupted run.
+# Checkpoints hold the whole model, optimizer state and global batch: runs
+# stopped at step 10 resume under another layout (single process, or the
+# state sharded again) and end as the uninterrupted run.
 resume_check() { # NAME MODE-OF-FIRST-HALF MODE-OF-SECOND-HALF ("" = single process)
   local out="$TMP/resume-$1" half
   for half in 1 2; do
@@ -111,6 +111,8 @@ resume_check() { # NAME MODE-OF-FIRST-HALF MODE-OF-SECOND-HALF ("" = single proc
 }
 resume_check tp-then-single tp ""
 resume_check single-then-pp "" pp
+resume_check dp-then-single dp ""
+resume_check fsdp-then-tp fsdp tp
 
 # expect_refusal NP WANT ARGS...: non-zero status, the message on every rank
 expect_refusal() {
