@@ -130,7 +130,8 @@ int duet_params_parse(const json_t *b, int chat, int cap, int max_n, duet_params
   x = 1;
   if (integer(b, "n", 1, max_n, &x, e)) return -1;
   p->n = (int)x;
-  if (logprobs(b, chat, p, e) || stream(b, p, e) || stops(b, p, e) || boolean(b, "ignore_eos", &p->ignore_eos, e))
+  if (logprobs(b, chat, p, e) || stream(b, p, e) || stops(b, p, e) || boolean(b, "ignore_eos", &p->ignore_eos, e) ||
+      boolean(b, "return_tokens_as_token_ids", &p->tokens_as_ids, e))
     return -1;
   /* logprobs 0 still wants the chosen token's log-probability */
   sp->n_logprobs = p->logprobs < 0 ? 0 : p->logprobs ? p->logprobs : 1;

@@ -20,6 +20,7 @@ typedef struct {
   int logprobs;        /* top-N per token; -1: none */
   int echo;            /* completions only */
   int ignore_eos;      /* vLLM's extension */
+  int tokens_as_ids;   /* vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N" */
   int n_stop;
   const char *stop[DUET_MAX_STOP]; /* point into the JSON body */
   size_t stop_max_len;

@@ -1,5 +1,6 @@
 #include "server/frontend/response.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,14 +96,23 @@ json_t *duet_resp_whole(const duet_job *j) {
 }
 
 /* A token's text for logprobs: its own decoding (may be a lone piece of a
- * multi-byte character, as OpenAI also reports them). */
-static json_t *tok_str(const duet_job *j, int id) {
+ * multi-byte character, as OpenAI also reports them), or "token_id:N" when
+ * the client asked for ids (vLLM's return_tokens_as_token_ids: a piece of a
+ * character or two tokens with the same text stay distinguishable). */
+static json_t *tok_text(const duet_job *j, int id) {
   char *t = NULL;
   size_t n = 0;
   if (duet_tokenizer_decode(j->s->tok, &id, 1, 0, &t, &n) < 0) return json_string("");
   json_t *s = text(t, n); /* a piece of a character shows as U+FFFD */
   free(t);
   return s;
+}
+
+static json_t *tok_str(const duet_job *j, int id) {
+  if (!j->p.tokens_as_ids) return tok_text(j, id);
+  char buf[32];
+  snprintf(buf, sizeof buf, "token_id:%d", id);
+  return json_string(buf);
 }
 
 static json_t *bytes_of(json_t *s) {
@@ -133,9 +143,10 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
   }
   json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *s = tok_str(j, ids[i]);
+    json_t *s = tok_text(j, ids[i]); /* offsets count the text, whatever the token shows */
     json_array_append_new(offs, json_integer((json_int_t)off));
     off += json_string_length(s);
+    if (j->p.tokens_as_ids) json_decref(s), s = tok_str(j, ids[i]);
     json_array_append_new(toks, s);
     json_array_append_new(lps, json_real(lp[i].logprob));
     json_t *t = json_object();

@@ -6,7 +6,7 @@
 # BTL): the coordinator on host 0, the prefill rank on host 1, the decode
 # rank on host 2, so the KV cache crosses a (virtual) network. Checks: the
 # ranks really run on the other hosts, completions through duetd equal
-# duet-generate's greedy output token for token, and the job is gone after
+# duet-generate's greedy ids token for token (logprob tokens as ids), and the job is gone after
 # duetd drains.
 . "$(dirname "$0")/http_lib.sh"
 NET=dmh$$
@@ -22,7 +22,9 @@ printf '10.213.7.1 slots=1\n10.213.7.2 slots=1\n10.213.7.3 slots=1\n' > "$TMP/ho
 # What MACHINE-NOTES.md says these runs need: the agent instead of ssh,
 # out-of-band and BTL traffic on the namespaces' subnet, and yielding when
 # idle (else messages between namespaces take milliseconds).
-on_host 0 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+# Started as a plain command (not through the on_host function) so that the
+# exec chain (ip netns exec, unshare, sh) ends in duetd with this PID.
+bash "$CLUSTER" exec "$NET" 0 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   OMPI_MCA_plm_rsh_agent="$(bash "$CLUSTER" agent-path "$NET")" \
   OMPI_MCA_oob_tcp_if_include=10.213.7.0/24 OMPI_MCA_btl=self,tcp \
   OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_mpi_yield_when_idle=1 \
@@ -50,17 +52,11 @@ prompts=("5,17,99,3" "200,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20" "4
 for ids in "${prompts[@]}"; do
   want=$(timeout 30 "$BIN/duet-generate" --model "$TMP/model" --prompt-ids "$ids" -n 16 --ignore-eos 2>/dev/null | head -1)
   got=$(on_host 0 curl -s --max-time 30 http://127.0.0.1:8000/v1/completions -H 'content-type: application/json' \
-    -d "{\"prompt\":[$ids],\"max_tokens\":16,\"temperature\":0,\"ignore_eos\":true,\"logprobs\":0}" |
+    -d "{\"prompt\":[$ids],\"max_tokens\":16,\"temperature\":0,\"ignore_eos\":true,\"logprobs\":0,\"return_tokens_as_token_ids\":true}" |
     python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(",".join(str(t) for t in r["choices"][0]["logprobs"]["token_ids"]))' 2>/dev/null)
-  if [ -z "$got" ]; then # servers without token ids in logprobs: compare text
-    got=$(on_host 0 curl -s --max-time 30 http://127.0.0.1:8000/v1/completions -H 'content-type: application/json' \
-      -d "{\"prompt\":[$ids],\"max_tokens\":16,\"temperature\":0,\"ignore_eos\":true}" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"], end="")')
-    want=$(timeout 30 "$BIN/duet-generate" --model "$TMP/model" --prompt-ids "$ids" -n 16 --ignore-eos 2>/dev/null | tail -n +2)
-  fi
+print(",".join(t.split(":")[1] for t in r["choices"][0]["logprobs"]["tokens"]))' 2>/dev/null)
   [ -n "$want" ] && [ "$got" = "$want" ] && ok "prompt [$ids] identical to duet-generate" ||
     bad "prompt [$ids]: cluster '$got' vs duet-generate '$want'"
 done
