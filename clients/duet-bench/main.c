@@ -13,6 +13,7 @@
  * with ignore_eos so every request generates exactly that many tokens. */
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <uv.h>
 
 #include "clients/bench_stats.h"
+#include "clients/cli_number.h"
 #include "clients/openai_stream.h"
 #include "engine/error.h"
 
@@ -234,11 +236,27 @@ static void on_arrival(uv_timer_t *t) {
   }
 }
 
-static int parse_range(const char *s, int *lo, int *hi) {
-  char *end;
-  *lo = (int)strtol(s, &end, 10);
-  *hi = *end == ':' ? (int)strtol(end + 1, &end, 10) : *lo;
-  return (*end || *lo < 1 || *hi < *lo) ? -1 : 0;
+/* N, or A:B for lengths uniform in [A, B]; 1 <= A <= B. */
+static int parse_range(const char *opt, const char *s, int *lo, int *hi) {
+  char buf[64];
+  if ((size_t)snprintf(buf, sizeof buf, "%s", s) >= sizeof buf)
+    return duet_error(DUET_EINVAL, "%s: '%.64s...' is too long", opt, s);
+  char *colon = strchr(buf, ':');
+  if (colon) *colon = 0;
+  long long a, b;
+  int rc = duet_cli_int(opt, buf, 1, INT_MAX, &a);
+  if (rc == DUET_OK) rc = duet_cli_int(opt, colon ? colon + 1 : buf, a, INT_MAX, &b);
+  if (rc < 0) return rc;
+  *lo = (int)a;
+  *hi = (int)b;
+  return DUET_OK;
+}
+
+static int int_opt(const char *opt, const char *v, int lo, int *out) {
+  long long n;
+  int rc = duet_cli_int(opt, v, lo, INT_MAX, &n);
+  if (rc == DUET_OK) *out = (int)n;
+  return rc;
 }
 
 static void usage(void) {
@@ -262,6 +280,13 @@ static void usage(void) {
           "  --json FILE             write the results as JSON\n");
 }
 
+static int seed_opt(const char *opt, const char *v, uint64_t *out) {
+  long long n;
+  int rc = duet_cli_int(opt, v, 0, LLONG_MAX, &n);
+  if (rc == DUET_OK) *out = (uint64_t)n;
+  return rc;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -270,22 +295,28 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); exit(0); }
     if (!v) { fprintf(stderr, "duet-bench: %s needs a value\n", a); return -1; }
     i++;
+    int rc = DUET_OK;
     if (!strcmp(a, "--url")) o->url = v;
     else if (!strcmp(a, "--api-key")) o->api_key = v;
     else if (!strcmp(a, "--model")) o->model = v;
     else if (!strcmp(a, "--endpoint")) o->chat = !strcmp(v, "chat");
-    else if (!strcmp(a, "--num-prompts")) o->num_prompts = atoi(v);
-    else if (!strcmp(a, "--request-rate")) o->rate = !strcmp(v, "inf") ? INFINITY : atof(v);
-    else if (!strcmp(a, "--max-concurrency")) o->max_concurrency = atoi(v);
-    else if (!strcmp(a, "--connections")) o->connections = atoi(v);
-    else if (!strcmp(a, "--vocab-size")) o->vocab = atoi(v);
-    else if (!strcmp(a, "--seed")) o->seed = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--num-prompts")) rc = int_opt(a, v, 1, &o->num_prompts);
+    else if (!strcmp(a, "--request-rate") && !strcmp(v, "inf")) o->rate = INFINITY;
+    else if (!strcmp(a, "--request-rate")) rc = duet_cli_double(a, v, &o->rate);
+    else if (!strcmp(a, "--max-concurrency")) rc = int_opt(a, v, 0, &o->max_concurrency); /* 0: num-prompts */
+    else if (!strcmp(a, "--connections")) rc = int_opt(a, v, 1, &o->connections);
+    else if (!strcmp(a, "--vocab-size")) rc = int_opt(a, v, 11, &o->vocab);
+    else if (!strcmp(a, "--seed")) rc = seed_opt(a, v, &o->seed);
     else if (!strcmp(a, "--prompts-file")) o->prompts_file = v;
     else if (!strcmp(a, "--json")) o->json_file = v;
     else if (!strcmp(a, "--goodput")) o->goodput = v;
-    else if (!strcmp(a, "--input-len")) { if (parse_range(v, &o->in_lo, &o->in_hi)) return -1; }
-    else if (!strcmp(a, "--output-len")) { if (parse_range(v, &o->out_lo, &o->out_hi)) return -1; }
+    else if (!strcmp(a, "--input-len")) rc = parse_range(a, v, &o->in_lo, &o->in_hi);
+    else if (!strcmp(a, "--output-len")) rc = parse_range(a, v, &o->out_lo, &o->out_hi);
     else { fprintf(stderr, "duet-bench: unknown option %s\n", a); return -1; }
+    if (rc < 0) {
+      fprintf(stderr, "duet-bench: %s\n", duet_last_error());
+      return -1;
+    }
   }
   if (o->num_prompts < 1 || o->connections < 1 || o->vocab < 11 || !(o->rate > 0)) {
     fprintf(stderr, "duet-bench: --num-prompts, --connections, --request-rate must be positive, --vocab-size > 10\n");

@@ -8,6 +8,7 @@
  * Speaks HTTP/2 (prior knowledge) by default, --http1 for HTTP/1.1. */
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "clients/cli_number.h"
 #include "clients/openai_stream.h"
 #include "engine/error.h"
 
@@ -193,6 +195,19 @@ static int set_param(options *o, const char *flag, json_t *value) {
   return 1;
 }
 
+/* "--top-k 40" -> "top_k": 40; -1 (message printed) when v is not a number:
+ * the server checks the ranges. */
+static int set_number(options *o, const char *flag, const char *v, int is_int) {
+  long long n = 0;
+  double x = 0;
+  int rc = is_int ? duet_cli_int(flag, v, LLONG_MIN, LLONG_MAX, &n) : duet_cli_double(flag, v, &x);
+  if (rc < 0) {
+    fprintf(stderr, "duet: %s\n", duet_last_error());
+    return -1;
+  }
+  return set_param(o, flag, is_int ? json_integer(n) : json_real(x));
+}
+
 static int parse_args(int argc, char **argv, int first, options *o, const char **positional) {
   static const char *floats[] = {"--temperature", "--top-p", "--min-p", "--presence-penalty",
                                  "--frequency-penalty", NULL};
@@ -222,9 +237,10 @@ static int parse_args(int argc, char **argv, int first, options *o, const char *
       json_array_append_new(stop, json_string(v));
     } else matched = 0;
     for (int k = 0; !matched && floats[k]; k++)
-      if (!strcmp(a, floats[k])) matched = set_param(o, a, json_real(atof(v)));
+      if (!strcmp(a, floats[k])) matched = set_number(o, a, v, 0);
     for (int k = 0; !matched && ints[k]; k++)
-      if (!strcmp(a, ints[k])) matched = set_param(o, a, json_integer(atoll(v)));
+      if (!strcmp(a, ints[k])) matched = set_number(o, a, v, 1);
+    if (matched < 0) return -1;
     if (!matched) { fprintf(stderr, "duet: unknown option %s\n", a); return -1; }
   }
   return 0;
