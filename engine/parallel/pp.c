@@ -16,6 +16,7 @@ struct duet_pp {
   int first, last, tied;
   int l0, count;           /* this stage's layers [l0, l0 + count) */
   long E, P, n_full;       /* embedding and per-layer parameter counts, whole model size */
+  long e;                  /* this stage's embedding size: E, or one row on the middle stages */
   duet_llama_train *full;  /* the whole model on the first stage (checkpoint target) */
   duet_adamw full_opt;
   /* micro-batch tapes, made for the first batch shape seen */
@@ -54,10 +55,10 @@ void duet_pp_free(duet_pp *p) {
 /* Local <-> whole for the three blocks of a flat buffer: the embedding,
  * this stage's layers, the tail (final norm, LM head). */
 static void copy_blocks(const duet_pp *p, float *whole, float *local, long n_local) {
-  long layers = (long)p->count * p->P, tail = n_local - p->E - layers;
-  memcpy(local, whole, (size_t)p->E * sizeof(float));
-  memcpy(local + p->E, whole + p->E + (long)p->l0 * p->P, (size_t)layers * sizeof(float));
-  memcpy(local + p->E + layers, whole + p->n_full - tail, (size_t)tail * sizeof(float));
+  long layers = (long)p->count * p->P, tail = n_local - p->e - layers;
+  if (p->e == p->E) memcpy(local, whole, (size_t)p->E * sizeof(float));
+  memcpy(local + p->e, whole + p->E + (long)p->l0 * p->P, (size_t)layers * sizeof(float));
+  if (p->last) memcpy(local + p->e + layers, whole + p->n_full - tail, (size_t)tail * sizeof(float));
 }
 
 static int pp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
@@ -76,11 +77,13 @@ static int pp_attach(void *ctx, duet_llama_train **mp, duet_adamw *o) {
   p->n_full = full->n_params;
   p->tied = c.tied;
   c.n_layers = p->count;
+  if (!p->first && !p->last) c.vocab = 1; /* a middle stage never uses the embedding or head */
   duet_adamw lo = {0};
   if ((rc = duet_llama_train_new(&c, &loc)) < 0 || (rc = duet_adamw_init(&lo, loc->n_params)) < 0) {
     duet_llama_train_free(loc);
     return rc;
   }
+  p->e = loc->embed.n;
   if (loc->n_params > INT_MAX || (p->tied && !(p->tmp = malloc((size_t)p->E * sizeof(float)))))
     rc = duet_error(DUET_EUNSUPPORTED, "pipeline parallel: a stage of %ld parameters", loc->n_params);
   copy_blocks(p, full->params, loc->params, loc->n_params);
@@ -214,9 +217,9 @@ static int pp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_ada
   }
   sum_tied(p, m);
   /* what this stage updates: [lo, hi); the embedding's squares count once (first stage) */
-  long layers_end = p->E + (long)p->count * p->P;
-  long lo = p->first || (p->last && p->tied) ? 0 : p->E, hi = p->last ? m->n_params : layers_end;
-  long norm_lo = p->first ? 0 : p->E;
+  long layers_end = p->e + (long)p->count * p->P;
+  long lo = p->first || (p->last && p->tied) ? 0 : p->e, hi = p->last ? m->n_params : layers_end;
+  long norm_lo = p->first ? 0 : p->e;
   double sumsq = duet_grad_sumsq(m->grads + norm_lo, hi - norm_lo);
   MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, p->comm);
   duet_scale(m->grads, m->n_params, duet_clip_scale(sqrt(sumsq), clip));
@@ -230,10 +233,10 @@ static int pp_step(void *ctx, duet_llama_train *m, duet_adamw *o, const duet_ada
  * last one's tail) sent point to point into place. */
 static void gather_buffer(void *ctx, const duet_llama_train *m, const float *local, float *whole) {
   duet_pp *p = ctx;
-  long layers = (long)p->count * p->P, tail = m->n_params - p->E - layers;
+  long layers = (long)p->count * p->P, tail = m->n_params - p->e - layers;
   if (!p->first) {
-    MPI_Send(local + p->E, (int)layers, MPI_FLOAT, 0, 1, p->comm);
-    if (p->last) MPI_Send(local + p->E + layers, (int)tail, MPI_FLOAT, 0, 2, p->comm);
+    MPI_Send(local + p->e, (int)layers, MPI_FLOAT, 0, 1, p->comm);
+    if (p->last) MPI_Send(local + p->e + layers, (int)tail, MPI_FLOAT, 0, 2, p->comm);
     return;
   }
   memcpy(whole, local, (size_t)(p->E + layers) * sizeof(float));

@@ -5,10 +5,10 @@
  * ranks. Stage s holds layers [s*L/S, (s+1)*L/S) as a Llama of its own
  * (engine/train/llama_train.h), the first stage also the embedding, the
  * last the final norm and LM head (both, with tied embeddings: their
- * gradients are summed between the two). (Being a whole duet_llama_train,
- * every stage's model also allocates the embedding and head tensors; the
- * stages that do not use them neither update nor send them.) Each rank's
- * batch is cut into M
+ * gradients are summed between the two). (Being a duet_llama_train, a
+ * stage's model always has embedding and head tensors: a middle stage's
+ * have one vocabulary row, and a stage that does not use them neither
+ * updates nor sends them.) Each rank's batch is cut into M
  * micro-batches:
  *   forward  i = 0..M-1: receive the activation (B/M*T, C) from stage s-1
  *            (MPI_Recv), run the stage on its own tape, send the result
