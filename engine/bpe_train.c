@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "engine/cli_number.h"
 #include "engine/error.h"
 #include "engine/read_file.h"
 #include "engine/tokenizer/byte_level.h"
@@ -565,14 +566,14 @@ static void cli_usage(FILE *f) {
 }
 
 static int parse_int(const char *flag, const char *v, long lo, long hi, int *out) {
-  char *end;
-  long x = v ? strtol(v, &end, 10) : 0;
-  if (!v || *end || end == v || x < lo || x > hi) {
-    fprintf(stderr, "duet-train tokenizer: %s needs an integer in %ld..%ld\n", flag, lo, hi);
-    return -1;
+  long long x;
+  int rc = v ? duet_cli_int(flag, v, lo, hi, &x) : duet_error(DUET_EINVAL, "%s needs a value", flag);
+  if (rc < 0) {
+    fprintf(stderr, "duet-train tokenizer: %s\n", duet_last_error());
+    return rc;
   }
   *out = (int)x;
-  return 0;
+  return DUET_OK;
 }
 
 int duet_bpe_train_cli(int argc, char **argv) {

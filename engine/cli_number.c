@@ -1,4 +1,4 @@
-#include "clients/cli_number.h"
+#include "engine/cli_number.h"
 
 #include <errno.h>
 #include <math.h>

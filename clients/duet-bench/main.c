@@ -23,7 +23,7 @@
 #include <uv.h>
 
 #include "clients/bench_stats.h"
-#include "clients/cli_number.h"
+#include "engine/cli_number.h"
 #include "clients/openai_stream.h"
 #include "engine/error.h"
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "clients/cli_number.h"
+#include "engine/cli_number.h"
 #include "clients/openai_stream.h"
 #include "engine/error.h"
 

@@ -8,12 +8,14 @@
  * Default text: `bible -f gen1:1-rev22:21` (Debian's bible-kjv), cut into
  * chunks at the first newline after every 16384 bytes (--chunk 0: one
  * piece). Single-threaded on both sides. */
+#include "engine/cli_number.h"
 #include "engine/error.h"
 #include "engine/machine_peak.h"
 #include "engine/read_file.h"
 #include "engine/tokenizer.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,21 +124,23 @@ static void bench_ref(const opts *o, const char *text, size_t len, double *ref_m
 
 static int parse_args(int argc, char **argv, opts *o) {
   *o = (opts){.chunk = 16384, .reps = 1, .ref = 1};
+  long long n;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int rc = DUET_OK;
     if (strcmp(a, "--text") == 0 && v) o->text_file = argv[++i];
-    else if (strcmp(a, "--bytes") == 0 && v) o->max_bytes = atol(argv[++i]);
-    else if (strcmp(a, "--chunk") == 0 && v) o->chunk = atol(argv[++i]);
-    else if (strcmp(a, "--reps") == 0 && v) o->reps = atoi(argv[++i]);
+    else if (strcmp(a, "--bytes") == 0 && v && !(rc = duet_cli_int(a, argv[++i], 0, LONG_MAX, &n))) o->max_bytes = n;
+    else if (strcmp(a, "--chunk") == 0 && v && !(rc = duet_cli_int(a, argv[++i], 0, LONG_MAX, &n))) o->chunk = n;
+    else if (strcmp(a, "--reps") == 0 && v && !(rc = duet_cli_int(a, argv[++i], 1, INT_MAX, &n))) o->reps = (int)n;
     else if (strcmp(a, "--json") == 0 && v) o->json_out = argv[++i];
     else if (strcmp(a, "--no-ref") == 0) o->ref = 0;
     else {
+      if (rc < 0) fprintf(stderr, "duet-bench-tokenizer: %s\n", duet_last_error());
       fprintf(stderr, "usage: duet-bench-tokenizer [--text FILE] [--bytes N] [--chunk N] [--reps R] "
                       "[--no-ref] [--json OUT]\n");
       return -1;
     }
   }
-  if (o->reps < 1) o->reps = 1;
   return 0;
 }
 

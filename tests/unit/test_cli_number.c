@@ -1,9 +1,9 @@
-// clients/cli_number.h: command-line numbers of duet and duet-bench are
+// engine/cli_number.h: command-line numbers of the tools and clients are
 // whole decimal numbers in range or a DUET_EINVAL naming the option
 // (atoi/atof read "abc" as 0 and "10x" as 10).
 #include <limits.h>
 
-#include "clients/cli_number.h"
+#include "engine/cli_number.h"
 #include "unit_check.h"
 
 int main(void) {
