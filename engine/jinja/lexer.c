@@ -1,5 +1,6 @@
 #include "engine/jinja/lexer.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,8 +174,12 @@ static int lex_number(lexer *L) {
   }
   jinja_token *t = push(L, is_float ? JT_FLOAT : JT_INT, L->s + L->i, j - L->i);
   if (!t) return DUET_ENOMEM;
+  errno = 0;
   if (is_float) t->fval = strtod(t->s, NULL);
   else t->ival = strtoll(t->s, NULL, 10);
+  if (!is_float && errno == ERANGE) /* strtoll would quietly make it 2**63 - 1 */
+    return duet_error(DUET_EUNSUPPORTED, "chat template line %d: integer %.40s does not fit in 64 bits", L->line,
+                      t->s);
   advance(L, j - L->i);
   return DUET_OK;
 }

@@ -254,6 +254,7 @@ static void test_load_errors(void) {
   expect_load_error("{{ (1 + }}", DUET_EFORMAT, "expected");
   expect_load_error("{{ x | selectattr('a', 'nosuchtest') }}", DUET_EUNSUPPORTED, "nosuchtest");
   expect_load_error("{{ 'bad \\q escape' }}", DUET_EFORMAT, "escape");
+  expect_load_error("{{ 9223372036854775808 }}", DUET_EUNSUPPORTED, "does not fit in 64 bits");
   /* deep nesting is refused, not a stack overflow */
   char deep[4096] = "{{ ";
   for (int k = 0; k < 1000; k++) strcat(deep, "(");
