@@ -41,7 +41,7 @@ int duet_bench_parse_goodput(const char *spec, duet_bench_summary *s) {
     char *colon = strchr(tok, ':');
     char *end;
     double ms = colon ? strtod(colon + 1, &end) : -1;
-    if (!colon || *end || ms <= 0)
+    if (!colon || *end || !(ms > 0 && isfinite(ms)))
       return duet_error(DUET_EINVAL, "--goodput: expected NAME:MS, got '%s'", tok);
     *colon = 0;
     if (!strcmp(tok, "ttft")) s->slo_ttft = ms;
@@ -62,12 +62,16 @@ static int meets_slo(const duet_bench_result *r, const duet_bench_summary *s) {
          (!s->slo_e2el || r->e2el * 1e3 <= s->slo_e2el);
 }
 
-void duet_bench_summarize(const duet_bench_result *r, int n, double duration, duet_bench_summary *s) {
-  double *ttft = malloc(sizeof(double) * (n + 1)), *tpot = malloc(sizeof(double) * (n + 1));
-  double *e2el = malloc(sizeof(double) * (n + 1));
+int duet_bench_summarize(const duet_bench_result *r, int n, double duration, duet_bench_summary *s) {
+  double *ttft = malloc(sizeof(double) * ((size_t)n + 1)), *tpot = malloc(sizeof(double) * ((size_t)n + 1));
+  double *e2el = malloc(sizeof(double) * ((size_t)n + 1));
   long n_itl = 0;
   for (int i = 0; i < n; i++) n_itl += r[i].ok ? r[i].n_itl : 0;
   double *itl = malloc(sizeof(double) * (size_t)(n_itl + 1));
+  if (!ttft || !tpot || !e2el || !itl) {
+    free(ttft), free(tpot), free(e2el), free(itl);
+    return duet_error(DUET_ENOMEM, "benchmark summary: out of memory for %d requests, %ld token gaps", n, n_itl);
+  }
   int k = 0, k_tpot = 0, good = 0;
   long j = 0;
   s->completed = s->failed = 0;
@@ -93,6 +97,7 @@ void duet_bench_summarize(const duet_bench_result *r, int n, double duration, du
   s->itl = duet_dist_of(itl, (int)j);
   s->goodput = (s->slo_ttft || s->slo_tpot || s->slo_e2el) && duration > 0 ? good / duration : -1;
   free(ttft), free(tpot), free(e2el), free(itl);
+  return DUET_OK;
 }
 
 void duet_bench_print(FILE *f, const duet_bench_summary *s) {

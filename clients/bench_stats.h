@@ -35,7 +35,8 @@ typedef struct {
 duet_dist duet_dist_of(double *v, int n);
 /* Parse "ttft:MS tpot:MS e2el:MS" (space or comma separated) into s. */
 int duet_bench_parse_goodput(const char *spec, duet_bench_summary *s);
-void duet_bench_summarize(const duet_bench_result *r, int n, double duration, duet_bench_summary *s);
+/* DUET_ENOMEM when the sorting buffers cannot be allocated. */
+int duet_bench_summarize(const duet_bench_result *r, int n, double duration, duet_bench_summary *s);
 void duet_bench_print(FILE *f, const duet_bench_summary *s);
 /* The summary as a JSON object string (malloc'd). */
 char *duet_bench_json(const duet_bench_summary *s);

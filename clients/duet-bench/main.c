@@ -359,6 +359,10 @@ int main(int argc, char **argv) {
   b.reqs = calloc((size_t)b.o.num_prompts, sizeof *b.reqs);
   b.h1_idle = calloc((size_t)b.o.max_concurrency, sizeof *b.h1_idle);
   b.h2conns = calloc((size_t)b.o.connections, sizeof *b.h2conns);
+  if (!b.reqs || !b.h1_idle || !b.h2conns) {
+    fprintf(stderr, "duet-bench: out of memory for %d requests\n", b.o.num_prompts);
+    return 2;
+  }
   if (build_requests(&b) != 0) { fprintf(stderr, "duet-bench: %s\n", duet_last_error()); return 2; }
   for (int i = 0; !b.o.http1 && i < b.o.connections; i++)
     if (duet_http_connect(b.loop, b.host, b.port, DUET_HTTP_2, &b.h2conns[i]) != 0) {
@@ -373,10 +377,11 @@ int main(int argc, char **argv) {
   double duration = duet_now() - b.t0;
 
   duet_bench_result *res = malloc(sizeof *res * (size_t)b.o.num_prompts);
-  for (int i = 0; i < b.o.num_prompts; i++) res[i] = b.reqs[i].res;
-  duet_bench_summarize(res, b.o.num_prompts, duration, &summary);
-  duet_bench_print(stdout, &summary);
-  if (b.o.json_file && write_json(&b, &summary) != 0)
+  for (int i = 0; res && i < b.o.num_prompts; i++) res[i] = b.reqs[i].res;
+  int rc = res ? duet_bench_summarize(res, b.o.num_prompts, duration, &summary) : DUET_ENOMEM;
+  if (rc < 0) fprintf(stderr, "duet-bench: out of memory for the summary\n");
+  else duet_bench_print(stdout, &summary);
+  if (rc == DUET_OK && b.o.json_file && write_json(&b, &summary) != 0)
     fprintf(stderr, "duet-bench: cannot write %s\n", b.o.json_file);
 
   for (int i = 0; i < b.o.num_prompts; i++) { json_decref(b.reqs[i].body); free(b.reqs[i].res.itl); }
@@ -385,5 +390,5 @@ int main(int argc, char **argv) {
   uv_close((uv_handle_t *)&b.arrivals, NULL);
   uv_run(b.loop, UV_RUN_DEFAULT);
   free(res), free(b.reqs), free(b.h1_idle), free(b.h2conns);
-  return summary.failed ? 1 : 0;
+  return rc < 0 || summary.failed ? 1 : 0;
 }
