@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
     if (end.read_gbps > mp.read_gbps) mp.read_gbps = end.read_gbps;
     printf("limits:  sgemm %.1f GFLOP/s, read %.1f GB/s (the better of before and after)\n", mp.sgemm_gflops, mp.read_gbps);
   }
-  finish_rows(rows, &mp);
+  if (json_array_size(rows)) finish_rows(rows, &mp);
   json_t *roof = NULL;
   if (rc == DUET_OK && svg_path) rc = duet_roofline_run(&mp, svg_path, quick, &roof);
   if (rc == DUET_OK && json_path) {
