@@ -176,7 +176,16 @@ int duet_roofline_run(const duet_machine_peak *mp, const char *svg_path, int qui
   if (rc == DUET_OK) rc = run_mlp(r, DUET_BF16);
   if (rc == DUET_OK) rc = run_decode_attention(r);
   if (rc == DUET_OK) rc = run_prefill_attention(r);
-  if (rc == DUET_OK) rc = plot(r, mp, svg_path);
+  // measured again after the points: the roofline is the better of the two
+  // (a shared machine's busy moment must not put points above the roof)
+  duet_machine_peak best = *mp, end;
+  if (rc == DUET_OK && duet_machine_peak_measure(&end) == DUET_OK) {
+    if (end.sgemm_gflops > best.sgemm_gflops) best.sgemm_gflops = end.sgemm_gflops;
+    if (end.read_gbps > best.read_gbps) best.read_gbps = end.read_gbps;
+    printf("roofline limits: sgemm %.1f GFLOP/s, read %.1f GB/s (better of before and after)\n", best.sgemm_gflops,
+           best.read_gbps);
+  }
+  if (rc == DUET_OK) rc = plot(r, &best, svg_path);
   if (rc == DUET_OK) *points = r->points;
   else json_decref(r->points);
   free(r);

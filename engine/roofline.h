@@ -10,7 +10,8 @@
  *    128..2048; bytes = the K and V read) and causal prefill attention on
  *    contiguous tensors (T = 64..1024; bytes = q, k, v, out).
  * Each point (FLOP/byte, achieved GFLOP/s) is plotted on log-log axes
- * against min(peak, bandwidth x intensity) from duet_machine_peak, with
+ * against min(peak, bandwidth x intensity), from the better of mp and a
+ * duet_machine_peak measured again after the points, with
  * the ridge point marked, into an SVG file; the points also come back as
  * JSON (array of {kind, dtype, batch, context, flops, bytes, intensity,
  * gflops}). */
