@@ -197,7 +197,7 @@ int main(int argc, char **argv) {
   if (duet_machine_peak_measure(&mp) < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
   printf("before:  ");
   duet_machine_peak_print(stdout, &mp);
-  printf("OpenMP wait policy: %s (OMP_WAIT_POLICY=active to spin)\n", duet_threads_wait_policy());
+  printf("OpenMP wait policy: %s (set OMP_WAIT_POLICY=active or passive to choose)\n", duet_threads_wait_policy());
   json_t *rows = json_array();
   int rc = DUET_OK;
   for (char *save = NULL, *s = strtok_r(shapes, ",", &save); s && rc == DUET_OK; s = strtok_r(NULL, ",", &save)) {
