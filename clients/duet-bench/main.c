@@ -81,6 +81,17 @@ static const char *words[] = {"the", "of", "and", "light", "water", "earth", "da
                               "said", "God", "man", "land", "there", "was", "unto", "them",
                               "time", "people", "house", "city", "heaven", "king", "word", "went"};
 
+/* realloc, or exit with a message: a benchmark that lost a prompt or a
+ * latency sample would report wrong figures. */
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "duet-bench: out of memory (%zu bytes)\n", n);
+    exit(1);
+  }
+  return q;
+}
+
 static json_t *random_prompt(bench *b, int len) {
   if (!b->o.chat) {
     json_t *ids = json_array();
@@ -89,7 +100,7 @@ static json_t *random_prompt(bench *b, int len) {
     return ids;
   }
   size_t cap = (size_t)len * 8 + 1, n = 0;
-  char *text = malloc(cap);
+  char *text = xrealloc(NULL, cap);
   for (int i = 0; i < len; i++)
     n += (size_t)snprintf(text + n, cap - n, "%s%s", i ? " " : "",
                           words[next_u64(&b->rng) % (sizeof words / sizeof *words)]);
@@ -109,7 +120,7 @@ static int load_prompts_file(bench *b, json_t ***out, int *n_out) {
   while ((len = getline(&line, &lcap, f)) > 0) {
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
     if (!len) continue;
-    if (n == cap) lines = realloc(lines, sizeof *lines * (size_t)(cap = cap ? cap * 2 : 64));
+    if (n == cap) lines = xrealloc(lines, sizeof *lines * (size_t)(cap = cap ? cap * 2 : 64));
     lines[n++] = json_stringn(line, (size_t)len);
   }
   free(line);
@@ -171,7 +182,7 @@ static void on_text(duet_oai_call *call, const char *text, size_t len) {
   } else {
     if (r->res.n_itl == r->itl_cap) {
       r->itl_cap = r->itl_cap ? r->itl_cap * 2 : 64;
-      r->res.itl = realloc(r->res.itl, sizeof(double) * (size_t)r->itl_cap);
+      r->res.itl = xrealloc(r->res.itl, sizeof(double) * (size_t)r->itl_cap);
     }
     r->res.itl[r->res.n_itl++] = now - r->last;
   }
