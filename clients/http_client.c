@@ -242,7 +242,7 @@ static int h1_serialize(duet_http_conn *c, duet_http_req *r, const char *method,
   for (size_t i = 0; extra && extra[i] && extra[i + 1]; i += 2)
     cap += strlen(extra[i]) + strlen(extra[i + 1]) + 4;
   r->wire = malloc(cap);
-  if (!r->wire) return DUET_ENOMEM;
+  if (!r->wire) return duet_error(DUET_ENOMEM, "out of memory for a %zu-byte HTTP/1.1 request", cap);
   int n = snprintf(r->wire, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, c->authority);
   if (body)
     n += snprintf(r->wire + n, cap - n,
@@ -325,7 +325,7 @@ int duet_http_connect(uv_loop_t *loop, const char *host, int port, duet_http_ver
   if (getaddrinfo(host, port_str, &hints, &ai) != 0)
     return duet_error(DUET_ENOENT, "cannot resolve host %s", host);
   duet_http_conn *c = calloc(1, sizeof *c);
-  if (!c) { freeaddrinfo(ai); return DUET_ENOMEM; }
+  if (!c) { freeaddrinfo(ai); return duet_error(DUET_ENOMEM, "out of memory for a connection to %s", host); }
   c->loop = loop;
   c->version = v;
   snprintf(c->authority, sizeof c->authority, "%s:%d", host, port);
@@ -335,7 +335,7 @@ int duet_http_connect(uv_loop_t *loop, const char *host, int port, duet_http_ver
   if (v == DUET_HTTP_2 && h2_session_new(c) != DUET_OK) {
     freeaddrinfo(ai);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
-    return DUET_ENOMEM;
+    return duet_error(DUET_ENOMEM, "out of memory for an HTTP/2 session to %s", host);
   }
   int rv = uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect);
   freeaddrinfo(ai);
@@ -352,7 +352,7 @@ int duet_http_request(duet_http_conn *c, const char *method, const char *path,
                       const duet_http_callbacks *cb, void *user, duet_http_req **out) {
   if (c->closing) return duet_error(DUET_ECLOSED, "connection is closing");
   duet_http_req *r = calloc(1, sizeof *r);
-  if (!r) return DUET_ENOMEM;
+  if (!r) return duet_error(DUET_ENOMEM, "out of memory for an HTTP request");
   r->conn = c;
   r->cb = *cb;
   r->user = user;
@@ -360,7 +360,7 @@ int duet_http_request(duet_http_conn *c, const char *method, const char *path,
   if (c->version == DUET_HTTP_2) {
     if (body) {
       r->wire = malloc(body_len ? body_len : 1);
-      if (!r->wire) { free(r); return DUET_ENOMEM; }
+      if (!r->wire) { free(r); return duet_error(DUET_ENOMEM, "out of memory for a %zu-byte request body", body_len); }
       memcpy(r->wire, body, body_len);
       r->wire_len = body_len;
     }

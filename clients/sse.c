@@ -45,7 +45,7 @@ static int end_line(duet_sse_parser *p) {
   }
   if (n < 5 || memcmp(l, "data:", 5) != 0) return DUET_OK;
   size_t skip = (n > 5 && l[5] == ' ') ? 6 : 5;
-  if (p->have_data && append(&p->data, &p->data_len, &p->data_cap, "\n", 1)) return DUET_ENOMEM;
+  if (p->have_data && append(&p->data, &p->data_len, &p->data_cap, "\n", 1) < 0) return DUET_ENOMEM;
   p->have_data = 1;
   return append(&p->data, &p->data_len, &p->data_cap, l + skip, n - skip);
 }
