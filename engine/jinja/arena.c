@@ -1,7 +1,10 @@
 #include "engine/jinja/arena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "engine/error.h"
 
 struct jinja_chunk {
   jinja_chunk *next;
@@ -11,13 +14,16 @@ struct jinja_chunk {
 
 enum { CHUNK_MIN = 64 * 1024 };
 
+/* On failure the message is recorded here, so the many callers that pass
+ * a NULL up as DUET_ENOMEM need not each word one. */
 void *jinja_alloc(jinja_arena *a, size_t n) {
+  if (n > SIZE_MAX / 2) return duet_error(DUET_ENOMEM, "chat template: %zu-byte allocation refused", n), NULL;
   n = (n + 15) & ~(size_t)15;
   jinja_chunk *c = a->head;
   if (!c || c->cap - c->used < n) {
     size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
     c = malloc(sizeof *c + cap);
-    if (!c) return NULL;
+    if (!c) return duet_error(DUET_ENOMEM, "chat template: out of memory (%zu bytes)", cap), NULL;
     c->used = 0;
     c->cap = cap;
     c->next = a->head;
