@@ -58,9 +58,11 @@ int duet_decode_role_new(const duet_decode_opts *o, duet_decode_role **out) {
   if (!d->o.block_size) d->o.block_size = 16;
   if (!d->o.max_batch) d->o.max_batch = 64;
   int bs = d->o.block_size, mb = d->o.max_batch;
-  if (!d->o.pool_blocks) /* 16 full contexts, 1 GiB at most */
+  /* Room for a whole batch of full-context sequences, so a full batch
+   * never waits for blocks; capped at 1 GiB (--kv-blocks overrides). */
+  if (!d->o.pool_blocks)
     d->o.pool_blocks = duet_pool_default_blocks(m->cfg.max_pos, m->cfg.n_layers, m->n_kv_heads_local, m->cfg.head_dim, bs,
-                                                16, 1, (size_t)1 << 30);
+                                                mb, 1, (size_t)1 << 30);
   d->leader = o->tp_rank == 0;
   int rc = duet_kv_pool_new(d->o.pool_blocks, bs, m->cfg.n_layers, m->n_kv_heads_local, m->cfg.head_dim, &d->pool);
   if (!rc) rc = duet_workspace_new(m, mb, &d->ws);
