@@ -8,9 +8,9 @@ set -eu
 profile="${1:-all}"
 
 BUILD="build-essential cmake pkg-config git ca-certificates
-  libopenblas-dev libopenblas-openmp-dev openmpi-bin libopenmpi-dev
+  libopenblas-dev openmpi-bin libopenmpi-dev
   libuv1-dev libnghttp2-dev libjansson-dev libhttp-parser-dev libssl-dev libpcre2-dev"
-RUNTIME="ca-certificates openmpi-bin libopenblas0 libopenblas0-openmp libuv1 libnghttp2-14 libjansson4
+RUNTIME="ca-certificates openmpi-bin libopenblas0 libuv1 libnghttp2-14 libjansson4
   libhttp-parser2.9 libssl3 libpcre2-8-0 libgomp1 openssh-server openssh-client curl procps"
 TEST="nghttp2-client nghttp2-server curl nodejs
   python3 python3-numpy python3-torch
