@@ -18,7 +18,7 @@
 #include "engine/error.h"
 #include "engine/machine_peak.h"
 #include "engine/train/llama_train.h"
-#include "engine/train/omp_env.h"
+#include "engine/threads.h"
 #include "engine/train/rng.h"
 
 typedef struct {
@@ -94,14 +94,14 @@ done:
 
 /* Run the PyTorch script that sits beside this source file (__FILE__ is
  * absolute in a CMake build; $DUET_SRC overrides), in its default OpenMP
- * setting (our passive wait policy removed); tokens/s or < 0. */
+ * setting (duet_threads_init's spin setting removed); tokens/s or < 0. */
 static double bench_torch(const bench_opts *b, int threads) {
   char cmd[2048], script[1024];
   const char *src = getenv("DUET_SRC");
   if (src) snprintf(script, sizeof script, "%s/engine/tools/duet-bench-train.py", src);
   else snprintf(script, sizeof script, "%.*s.py", (int)(strlen(__FILE__) - 2), __FILE__);
   snprintf(cmd, sizeof cmd,
-           "env -u OMP_WAIT_POLICY /usr/bin/python3 %s --dim %d --layers %d --heads %d --kv-heads %d "
+           "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT /usr/bin/python3 %s --dim %d --layers %d --heads %d --kv-heads %d "
            "--hidden %d --vocab %d --seq %d --batch %d --steps %d --warmup %d --threads %d",
            script, b->dim, b->layers, b->heads, b->kv_heads, b->hidden, b->vocab, b->seq,
            b->batch, b->steps, b->warmup, threads);
@@ -116,7 +116,7 @@ static double bench_torch(const bench_opts *b, int threads) {
 }
 
 int main(int argc, char **argv) {
-  duet_omp_passive_reexec(argv);
+  duet_threads_init(argv);
   bench_opts b = {288, 6, 6, 6, 768, 256, 256, 8, 10, 2, 1, NULL};
   if (parse(&b, argc, argv) < 0) return 2;
   duet_config c = {.arch = "llama", .dim = b.dim, .hidden = b.hidden, .n_layers = b.layers, .n_heads = b.heads,

@@ -15,7 +15,7 @@
 #include "engine/parallel/train.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
-#include "engine/train/omp_env.h"
+#include "engine/threads.h"
 #include "engine/train/trainer.h"
 
 static void usage(FILE *f) {
@@ -267,7 +267,7 @@ static int cmd_grads(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  duet_omp_passive_reexec(argv);
+  duet_threads_init(argv);
   if (argc >= 2 && !strcmp(argv[1], "tokenizer")) return duet_bpe_train_cli(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "grads")) return cmd_grads(argc - 1, argv + 1);
   return cmd_train(argc, argv);
