@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/threads.h"
 #include "engine/tokenizer.h"
 #include "server/frontend/chat.h"
 #include "server/frontend/drain.h"
@@ -114,6 +115,7 @@ static int start(duet_server *s) {
 
 int main(int argc, char **argv) {
   static duet_server srv;
+  duet_threads_init(argv); /* short OpenMP spin: see engine/threads.h; before MPI_Init */
   duet_server *s = &srv;
   duet_opts_defaults(&s->opts);
   int rc = duet_opts_parse(&s->opts, argc, argv);

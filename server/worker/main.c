@@ -16,6 +16,7 @@
 
 #include "engine/error.h"
 #include "engine/model.h"
+#include "engine/threads.h"
 #include "server/runtime/decode.h"
 #include "server/runtime/net_mpi.h"
 #include "server/runtime/prefill.h"
@@ -111,6 +112,7 @@ static int run_worker(const duet_worker_args *a, const duet_place *pl, MPI_Comm 
 
 int main(int argc, char **argv) {
   int provided, rank, size;
+  duet_threads_init(argv); /* short OpenMP spin: see engine/threads.h; before MPI_Init */
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
