@@ -22,7 +22,7 @@ ctx=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['max_posit
 in_hi=$((ctx / 2)); out_hi=$((ctx / 2 - 16))
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "model: $MODEL (vocab $vocab, context $ctx); prompts 16:$in_hi tokens, outputs 16:$out_hi tokens"
-"$BIN/duet-bench-engine" --shapes none --quick 2>/dev/null | grep -m1 "^machine:" || true
+"$BIN/duet-bench-engine" --shapes none --quick 2>&1 | grep -m1 "sgemm peak" || true
 
 serve() { # name args...
   local name=$1; shift
