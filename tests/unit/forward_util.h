@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "engine/error.h"
-#include "forward_check.h"
+#include "tests/unit/unit_check.h"
 #include "engine/forward.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"

@@ -9,7 +9,7 @@
 #include "engine/error.h"
 #include "engine/train/adamw.h"
 #include "engine/train/autograd.h"
-#include "test_train_check.h"
+#include "tests/unit/unit_check.h"
 
 
 enum { IN = 2, HID = 32, OUT = 1, BATCH = 64 };
@@ -154,5 +154,5 @@ int main(void) {
   test_fit(&t);
   test_errors(&t);
   duet_tape_free(&t);
-  return TRAIN_TEST_SUMMARY();
+  return finish();
 }

@@ -59,5 +59,5 @@ int main(void) {
   for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++) check_model(MODELS[i], 0);
   check_model("llama_bf16", 1);
   check_model("llama_f16", 1);
-  return check_summary();
+  return finish();
 }

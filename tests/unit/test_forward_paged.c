@@ -244,5 +244,5 @@ int main(void) {
   tensor_parallel("llama_gqa_tied");
   tensor_parallel("qwen2_bias");
   tensor_parallel("qwen3_qknorm");
-  return check_summary();
+  return finish();
 }

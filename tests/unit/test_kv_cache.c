@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "engine/error.h"
-#include "forward_check.h"
+#include "tests/unit/unit_check.h"
 #include "engine/kv_cache.h"
 
 
@@ -64,5 +64,5 @@ int main(void) {
   test_bad_args();
   test_alloc_free();
   test_seq();
-  return check_summary();
+  return finish();
 }

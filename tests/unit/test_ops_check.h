@@ -13,23 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_pass, g_fail;
-
-#define CHECK(cond, ...)                                                 \
-  do {                                                                   \
-    if (cond) g_pass++;                                                  \
-    else {                                                               \
-      g_fail++;                                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-      fprintf(stderr, __VA_ARGS__);                                      \
-      fprintf(stderr, "\n");                                             \
-    }                                                                    \
-  } while (0)
-
-static inline int finish(void) {
-  printf("%d passed, %d failed\n", g_pass, g_fail);
-  return g_fail ? 1 : 0;
-}
+#include "tests/unit/unit_check.h"
 
 static unsigned long long g_rng = 0x9e3779b97f4a7c15ull;
 static inline float frand(void) { /* uniform in [-1, 1) */

@@ -9,7 +9,7 @@
 #include "proto/kv_wire.h"
 #include "proto/message.h"
 
-#include "test_proto_check.h"
+#include "tests/unit/unit_check.h"
 
 
 static void test_request(void) {
@@ -165,5 +165,5 @@ int main(void) {
   test_request();
   test_tokens_finish_stats();
   test_kv_wire();
-  return check_summary();
+  return finish();
 }

@@ -15,7 +15,7 @@
 #include "proto/message.h"
 #include "proto/mpi_transport.h"
 
-#include "test_proto_check.h"
+#include "tests/unit/unit_check.h"
 
 
 typedef struct {
@@ -122,5 +122,5 @@ int main(int argc, char **argv) {
   __lsan_do_leak_check();
 #endif
   MPI_Finalize();
-  return check_summary();
+  return finish();
 }

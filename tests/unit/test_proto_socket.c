@@ -10,7 +10,7 @@
 #include "proto/message.h"
 #include "proto/socket_transport.h"
 
-#include "test_proto_check.h"
+#include "tests/unit/unit_check.h"
 
 
 typedef struct {
@@ -163,5 +163,5 @@ int main(void) {
   SETTLE(&x);
   uv_run(x.loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(x.loop) == 0);
-  return check_summary();
+  return finish();
 }

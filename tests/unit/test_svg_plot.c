@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
-#include "forward_check.h"
+#include "tests/unit/unit_check.h"
 #include "engine/svg_plot.h"
 
 
@@ -51,5 +51,5 @@ int main(void) {
   CHECK(duet_plot_save(p, "/nonexistent-dir/x.svg") == DUET_EIO);
   CHECK(strstr(duet_last_error(), "/nonexistent-dir/x.svg") != NULL);
   duet_plot_free(p);
-  return check_summary();
+  return finish();
 }

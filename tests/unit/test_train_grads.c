@@ -14,7 +14,7 @@
 #include "engine/error.h"
 #include "engine/safetensors.h"
 #include "engine/train/llama_train.h"
-#include "test_train_check.h"
+#include "tests/unit/unit_check.h"
 
 
 static const char *VARIANTS[] = {"llama", "gptj_tied", "qwen3", "sinusoidal"};
@@ -213,5 +213,5 @@ int main(void) {
   for (size_t i = 0; i < sizeof VARIANTS / sizeof *VARIANTS; i++) check_variant(VARIANTS[i]);
   check_grads_command();
   check_sharded_adamw();
-  return TRAIN_TEST_SUMMARY();
+  return finish();
 }

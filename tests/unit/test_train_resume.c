@@ -17,7 +17,7 @@
 #include "engine/model.h"
 #include "engine/train/llama_train.h"
 #include "engine/train/trainer.h"
-#include "test_train_check.h"
+#include "tests/unit/unit_check.h"
 
 
 static char tmp[256], data_path[320];
@@ -229,5 +229,5 @@ int main(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
   if (system(cmd) != 0) printf("could not remove %s\n", tmp);
-  return TRAIN_TEST_SUMMARY();
+  return finish();
 }

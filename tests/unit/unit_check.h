@@ -1,5 +1,5 @@
-// The check counters of the loader, tokenizer, chat-template, BPE and SSE
-// unit tests (header only: each test is one program). A failed CHECK prints
+// The check counters of every unit test (header only: each test is one
+// program). A failed CHECK prints
 // its line and message and the test goes on, so one run lists every
 // failure; main() ends with `return finish();`.
 #ifndef DUET_TEST_UNIT_CHECK_H
@@ -12,17 +12,18 @@
 
 static int passed, failed;
 
-/* CHECK(cond, fmt, ...): fmt and its arguments explain a failure. */
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    if (cond) {                                                       \
-      passed++;                                                       \
-    } else {                                                          \
-      failed++;                                                       \
-      fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                   \
-      fputc('\n', stderr);                                            \
-    }                                                                 \
+/* CHECK(cond) or CHECK(cond, fmt, ...): the optional fmt and arguments
+ * explain a failure. */
+#define CHECK(cond, ...)                                                  \
+  do {                                                                    \
+    if (cond) {                                                           \
+      passed++;                                                           \
+    } else {                                                              \
+      failed++;                                                           \
+      fprintf(stderr, "%s:%d: FAIL %s", __FILE__, __LINE__, #cond);       \
+      __VA_OPT__(fputs(": ", stderr); fprintf(stderr, __VA_ARGS__);)      \
+      fputc('\n', stderr);                                                \
+    }                                                                     \
   } while (0)
 
 /* expr must return DUET_OK. */
