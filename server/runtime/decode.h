@@ -19,7 +19,7 @@ typedef struct {
   const duet_model *model;
   duet_topo topo;
   int group, tp_rank;
-  int pool_blocks; /* 0: 16 full contexts, at most 1 GiB */
+  int pool_blocks; /* 0: max_batch full contexts, at most 1 GiB */
   int block_size;  /* 16 */
   int max_batch;   /* sequences per step (0: 64) */
   duet_forward_hooks tp;
