@@ -49,10 +49,30 @@ static void usage(void) {
 
 /* ---- one request on a private loop -------------------------------------- */
 
+/* A growing text buffer: an answer is appended piece by piece as it
+ * streams, without copying what came before. */
+typedef struct {
+  char *buf;
+  size_t len, cap;
+} duet_text;
+
+static void text_append(duet_text *t, const char *s, size_t n) {
+  if (t->len + n + 1 > t->cap) {
+    size_t cap = (t->len + n + 1) * 2;
+    char *nb = realloc(t->buf, cap);
+    if (!nb) return; /* the history misses this piece; the screen does not */
+    t->buf = nb;
+    t->cap = cap;
+  }
+  memcpy(t->buf + t->len, s, n);
+  t->len += n;
+  t->buf[t->len] = 0;
+}
+
 typedef struct {
   duet_oai_call call;
   uv_timer_t poll; /* watches the Ctrl-C flag while the request runs */
-  json_t *collected; /* chat: the assistant's text so far */
+  duet_text *collected; /* chat: the assistant's text so far, or NULL */
   int done, err;
 } run_state;
 
@@ -60,17 +80,7 @@ static void on_text(duet_oai_call *call, const char *text, size_t len) {
   run_state *st = call->user;
   fwrite(text, 1, len, stdout);
   fflush(stdout);
-  if (st->collected && !call->print_raw) {
-    const char *old = json_string_value(st->collected);
-    size_t ol = strlen(old);
-    char *joined = malloc(ol + len + 1);
-    if (!joined) return;
-    memcpy(joined, old, ol);
-    memcpy(joined + ol, text, len);
-    joined[ol + len] = 0;
-    json_string_set(st->collected, joined);
-    free(joined);
-  }
+  if (st->collected && !call->print_raw) text_append(st->collected, text, len);
 }
 
 static void on_done(duet_oai_call *call, int err) {
@@ -90,7 +100,7 @@ static void on_poll(uv_timer_t *t) {
 
 /* Send one request and stream its answer to stdout. Returns 0 on success,
  * 1 on an error (printed), 130 when interrupted. */
-static int run_request(const options *o, int chat, json_t *body, json_t *collected) {
+static int run_request(const options *o, int chat, json_t *body, duet_text *collected) {
   char host[256], prefix[256];
   int port;
   if (duet_http_parse_url(o->url, host, sizeof host, &port, prefix, sizeof prefix) != 0) {
@@ -171,15 +181,16 @@ static int cmd_chat(const options *o) {
     json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "user", "content", line));
     json_t *req = base_request(o);
     json_object_set(req, "messages", messages);
-    json_t *answer = json_string("");
-    int rv = run_request(o, 1, req, answer);
+    duet_text answer = {0};
+    int rv = run_request(o, 1, req, &answer);
     json_decref(req);
     if (rv == 1) { /* failed: forget the question, keep the conversation */
       json_array_remove(messages, json_array_size(messages) - 1);
     } else { /* answered or stopped: the (partial) answer is part of the history */
-      json_array_append_new(messages, json_pack("{s:s,s:O}", "role", "assistant", "content", answer));
+      json_array_append_new(messages, json_pack("{s:s,s:s%}", "role", "assistant", "content",
+                                                answer.buf ? answer.buf : "", answer.len));
     }
-    json_decref(answer);
+    free(answer.buf);
   }
   json_decref(messages);
   return 0;
