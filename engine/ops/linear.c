@@ -29,11 +29,13 @@ static int check(const duet_matrix *W, int N) {
   return DUET_OK;
 }
 
-static float weight_at(const duet_matrix *W, long at) {
-  if (W->dtype == DUET_F32) return ((const float *)W->data)[at];
-  uint16_t h = ((const uint16_t *)W->data)[at];
-  return W->dtype == DUET_BF16 ? duet_bf16_to_f32(h) : duet_f16_to_f32(h);
+static inline float weight_at_raw(const void *w, long at, duet_dtype t) {
+  if (t == DUET_F32) return ((const float *)w)[at];
+  uint16_t h = ((const uint16_t *)w)[at];
+  return t == DUET_BF16 ? duet_bf16_to_f32(h) : duet_f16_to_f32(h);
 }
+
+static float weight_at(const duet_matrix *W, long at) { return weight_at_raw(W->data, at, W->dtype); }
 
 int duet_linear_forward_ref(float *out, const float *x, const duet_matrix *W, const float *b, int N) {
   int rc = check(W, N);
@@ -76,95 +78,91 @@ static int chunk_rows(int n, int per, int align, int cap) {
 /* ---- matrix-vector kernel: W read once, widened on the fly ---- */
 
 #if DUET_HAVE_AVX2
-static inline __attribute__((always_inline)) __m256 load8(const void *w, long at, duet_dtype t) {
-  if (t == DUET_F32) return _mm256_loadu_ps((const float *)w + at);
-  __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + at));
-  if (t == DUET_F16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+/* Bytes ahead of the current W position to prefetch. Measured (110M
+ * layout, N = 1, A/B in one process): 512-1024 beat 2048 and none. */
+#define PREFETCH_AHEAD 1024
+
+/* 16 weights of row `at` (W element index, a multiple of 16 from the row
+ * start) as two vectors: F32 and F16 elements 0-7 and 8-15; BF16 the even
+ * and odd elements (one 32-byte load, shift and mask), which is why BF16
+ * multiplies against xs, x with each 16-block reordered evens-then-odds. */
+static inline __attribute__((always_inline)) void load16(const void *w, long at, duet_dtype t, __m256 *lo,
+                                                        __m256 *hi) {
+  if (t == DUET_F32) {
+    *lo = _mm256_loadu_ps((const float *)w + at), *hi = _mm256_loadu_ps((const float *)w + at + 8);
+  } else if (t == DUET_F16) {
+    *lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + at)));
+    *hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + at + 8)));
+  } else {
+    __m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + at));
+    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    *hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+  }
 }
 
-/* out[n, o+r] = dot(W[o+r,:], x[n,:]) for r < R (1 or 2 rows of W) and
- * n < NX (1..4 rows of x): each 8-wide chunk of x is loaded once for both
- * W rows and each chunk of W once for all NX x rows, R*NX independent
- * accumulators. R, NX and t are compile-time constants at every call site
- * (always_inline), so the arrays live in registers. */
-static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *xs,
-                                                           const void *w, int O, int K, int o, int R, int NX,
-                                                           duet_dtype t) {
-  __m256 acc[4][4];
+/* out[n, o] = dot(W[o,:], x[n,:]) for the n < NX (1..4) rows of x, W's
+ * row read once for all of them. Every (o, n) is summed in the same order
+ * whatever NX, so a sequence decoded in a batch gets the bits it gets
+ * alone: two accumulators (the two halves of each 16-block), then one
+ * more 8-block for F32/F16, then the scalar tail. One W row at a time is
+ * one sequential stream per thread, which the hardware prefetcher follows
+ * best (4 rows side by side read BF16 at 2/3 of the speed). NX and t are
+ * compile-time constants at every call site (always_inline). */
+static inline __attribute__((always_inline)) void dot_row(float *out, const float *x, const float *xs,
+                                                         const void *w, int O, int K, int o, int NX,
+                                                         duet_dtype t) {
+  __m256 acc[4][2];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
+  for (int n = 0; n < NX; n++) acc[n][0] = acc[n][1] = _mm256_setzero_ps();
+  long row = (long)o * K;
+  const char *wb = (const char *)w + row * (t == DUET_F32 ? 4 : 2);
   int i = 0;
-  if (t == DUET_BF16) /* 16 at a time, even/odd halves against xs */
-    for (; i + 16 <= K; i += 16) {
 #pragma GCC unroll 4
-      for (int r = 0; r < R; r++) {
-        const uint16_t *wr = (const uint16_t *)w + (long)(o + r) * K + i;
-        _mm_prefetch((const char *)wr + 768, _MM_HINT_T0);
-        __m256i v = _mm256_loadu_si256((const __m256i *)wr);
-        __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-        __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+  for (; i + 16 <= K; i += 16) {
+    _mm_prefetch(wb + (long)i * (t == DUET_F32 ? 4 : 2) + PREFETCH_AHEAD, _MM_HINT_T0);
+    __m256 lo, hi;
+    load16(w, row + i, t, &lo, &hi);
 #pragma GCC unroll 4
-        for (int n = 0; n < NX; n++) {
-          acc[r][n] = _mm256_fmadd_ps(we, _mm256_loadu_ps(xs + (long)n * K + i), acc[r][n]);
-          acc[r][n] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xs + (long)n * K + i + 8), acc[r][n]);
-        }
-      }
-    }
-  for (; t != DUET_BF16 && i + 8 <= K; i += 8) {
-    __m256 xv[4];
-#pragma GCC unroll 4
-    for (int n = 0; n < NX; n++) xv[n] = _mm256_loadu_ps(x + (long)n * K + i);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-      _mm_prefetch((const char *)w + ((long)(o + r) * K + i) * (t == DUET_F32 ? 4 : 2) + 768, _MM_HINT_T0);
-      __m256 wv = load8(w, (long)(o + r) * K + i, t);
-#pragma GCC unroll 4
-      for (int n = 0; n < NX; n++) acc[r][n] = _mm256_fmadd_ps(wv, xv[n], acc[r][n]);
+    for (int n = 0; n < NX; n++) {
+      acc[n][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xs + (long)n * K + i), acc[n][0]);
+      acc[n][1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xs + (long)n * K + i + 8), acc[n][1]);
     }
   }
-  for (int r = 0; r < R; r++)
-    for (int n = 0; n < NX; n++) {
-      float s = duet_hsum8(acc[r][n]);
-      for (int j = i; j < K; j++) {
-        long at = (long)(o + r) * K + j;
-        float wj = t == DUET_F32 ? ((const float *)w)[at]
-                   : t == DUET_F16 ? duet_f16_to_f32(((const uint16_t *)w)[at])
-                                   : duet_bf16_to_f32(((const uint16_t *)w)[at]);
-        s += wj * x[(long)n * K + j];
-      }
-      out[(long)n * O + o + r] = s;
-    }
+  int tail8 = t != DUET_BF16 && i + 8 <= K;
+  if (tail8) {
+    __m256 lo = t == DUET_F32 ? _mm256_loadu_ps((const float *)w + row + i)
+                              : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + row + i)));
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) acc[n][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(x + (long)n * K + i), acc[n][0]);
+  }
+  for (int n = 0; n < NX; n++) {
+    float s = duet_hsum8(_mm256_add_ps(acc[n][0], acc[n][1]));
+    for (int j = i + 8 * tail8; j < K; j++) s += weight_at_raw(w, row + j, t) * x[(long)n * K + j];
+    out[(long)n * O + o] = s;
+  }
 }
 
-/* Rows [o0, o1) of out for all N rows of x: W rows in pairs, x rows in
- * groups of 4 (the pair of W rows stays in L1 across the groups, so W is
- * read from memory once whatever N). */
+/* Rows [o0, o1) of out for all N rows of x, x rows in groups of 4 (the
+ * W row stays in L1 across the groups, so W is read from memory once
+ * whatever N). */
 static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const float *xs,
                                                              const void *w, int N, int O, int K, int o0, int o1,
                                                              duet_dtype t) {
-  int o = o0;
-  if (N == 1) /* one x row: 4 W rows at a time, 4 streams and accumulators */
-    for (; o + 4 <= o1; o += 4) dot_block(out, x, xs, w, O, K, o, 4, 1, t);
-  for (; o < o1; o += 2) {
-    int two = o1 - o >= 2;
+  if (N == 1) {
+    for (int o = o0; o < o1; o++) dot_row(out, x, xs, w, O, K, o, 1, t);
+    return;
+  }
+  for (int o = o0; o < o1; o++)
     for (int g = 0; g < N; g += 4) {
       const float *xg = x + (long)g * K, *xsg = xs + (long)g * K;
       float *og = out + (long)g * O;
-      switch ((N - g < 4 ? N - g : 4) + 4 * two) {
-      case 1: dot_block(og, xg, xsg, w, O, K, o, 1, 1, t); break;
-      case 2: dot_block(og, xg, xsg, w, O, K, o, 1, 2, t); break;
-      case 3: dot_block(og, xg, xsg, w, O, K, o, 1, 3, t); break;
-      case 4: dot_block(og, xg, xsg, w, O, K, o, 1, 4, t); break;
-      case 5: dot_block(og, xg, xsg, w, O, K, o, 2, 1, t); break;
-      case 6: dot_block(og, xg, xsg, w, O, K, o, 2, 2, t); break;
-      case 7: dot_block(og, xg, xsg, w, O, K, o, 2, 3, t); break;
-      default: dot_block(og, xg, xsg, w, O, K, o, 2, 4, t); break;
+      switch (N - g < 4 ? N - g : 4) {
+      case 1: dot_row(og, xg, xsg, w, O, K, o, 1, t); break;
+      case 2: dot_row(og, xg, xsg, w, O, K, o, 2, t); break;
+      case 3: dot_row(og, xg, xsg, w, O, K, o, 3, t); break;
+      default: dot_row(og, xg, xsg, w, O, K, o, 4, t); break;
       }
     }
-  }
 }
 
 /* Work items of rows, taken dynamically by the OpenMP threads: on a shared

@@ -106,6 +106,7 @@ static int bench_decode(bench *b, int B, double *tok_s) {
   for (int i = 0; i < B; i++) duet_kv_seq_release(b->pool, &seqs[i]);
   qsort(dt, (size_t)steps, sizeof(double), cmp_double);
   *tok_s = B / dt[steps / 2];
+  if (getenv("BEST")) *tok_s = B / dt[0];
   return rc;
 }
 
