@@ -4,6 +4,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "engine/ops/simd.h"
+
 /* Below this many multiply-adds a thread team costs more than it saves. */
 #define MIN_PARALLEL_WORK 32768
 
@@ -36,18 +38,6 @@ void duet_kv_gather(duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int n
   }
 }
 
-// Eight independent partial sums: the compiler vectorises this (a single
-// running sum it may not reorder), and hd is a multiple of 8 in practice.
-static inline float dot(const float *a, const float *b, int n) {
-  float acc[8] = {0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; i++) s += a[i] * b[i];
-  return s;
-}
-
 /* Query heads of kv heads [g0, g1) of one sequence over its keys:
  * q (nh, hd) -> out (nh, hd) for those heads. The K and V passes walk each
  * block's rows in order, reading the run of the head range in every row,
@@ -61,15 +51,18 @@ static void attend_heads(float *out, const float *q, duet_kv_pool *pool, const d
   for (int p0 = 0; p0 < T; p0 += bs) {
     const float *kb = kv_row(pool, seq, layer, p0, 0, row);
     int cnt = T - p0 < bs ? T - p0 : bs;
-    for (int t = 0; t < cnt; t++)
-      for (int j = 0; j < nq; j++) // query head h0+j reads kv head (h0+j)/group
-        scores[(size_t)j * T + p0 + t] = dot(q + (size_t)(h0 + j) * hd, kb + t * row + (size_t)((h0 + j) / group) * hd, hd) * scale;
+    for (int j = 0; j < nq; j++) { // query head h0+j reads kv head (h0+j)/group
+      const float *qj = q + (size_t)(h0 + j) * hd, *kj = kb + (size_t)((h0 + j) / group) * hd;
+      float *sc = scores + (size_t)j * T + p0;
+      int t = 0;
+      for (; t + 4 <= cnt; t += 4) duet_dot4(sc + t, qj, kj + t * row, row, hd);
+      for (; t < cnt; t++) sc[t] = duet_dot(qj, kj + t * row, hd);
+    }
   }
   for (int j = 0; j < nq; j++) { // softmax of each head's row, max subtracted
-    float *sc = scores + (size_t)j * T, mx = -INFINITY, sum = 0.f;
-    for (int t = 0; t < T; t++) mx = sc[t] > mx ? sc[t] : mx;
-    for (int t = 0; t < T; t++) sum += sc[t] = expf(sc[t] - mx);
-    float inv = 1.0f / sum;
+    float *sc = scores + (size_t)j * T;
+    for (int t = 0; t < T; t++) sc[t] *= scale;
+    float mx = duet_row_max(sc, T), inv = 1.0f / duet_row_exp_sum(sc, sc, T, mx);
     for (int t = 0; t < T; t++) sc[t] *= inv;
     memset(out + (size_t)(h0 + j) * hd, 0, (size_t)hd * sizeof(float));
   }
@@ -79,8 +72,7 @@ static void attend_heads(float *out, const float *q, duet_kv_pool *pool, const d
     for (int t = 0; t < cnt; t++)
       for (int j = 0; j < nq; j++) {
         const float *vt = vb + t * row + (size_t)((h0 + j) / group) * hd;
-        float w = scores[(size_t)j * T + p0 + t], *o = out + (size_t)(h0 + j) * hd;
-        for (int d = 0; d < hd; d++) o[d] += w * vt[d];
+        duet_axpy(out + (size_t)(h0 + j) * hd, scores[(size_t)j * T + p0 + t], vt, hd);
       }
   }
 }

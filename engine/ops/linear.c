@@ -142,6 +142,96 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
   }
 }
 
+#define BLOCK_R 3 /* rows of W per block */
+#define BLOCK_X 4 /* rows of x per block */
+
+/* The larger-batch kernel: out[n, o+r] = dot(wr[r,:], x[n,:]) for r < R
+ * (1..4) float32 rows wr of W and n < NX (1..2) rows of x, R*NX
+ * accumulators in registers: each W vector serves NX products and each x
+ * vector R of them, 8 FMAs to 6 loads, so it is compute-bound with W
+ * streamed from memory while it computes (sgemm first packs W: a read of
+ * every weight that it does not overlap with its arithmetic). 8
+ * accumulators, 4 W and 1 x vector fit the 16 registers. One accumulator
+ * per output: its bits differ from dot_row's, which is why a batch uses
+ * one kernel for all its rows. */
+static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
+                                                           int o, int R, int NX) {
+  __m256 acc[4][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= K; i += 8) {
+    __m256 wv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      wv[r] = _mm256_loadu_ps(wr + (long)r * K + i);
+      __asm__("" : "+x"(wv[r])); /* loaded once, see xv below */
+    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) {
+      __m256 xv = _mm256_loadu_ps(x + (long)n * K + i);
+      /* in a register: GCC folds a load into each FMA that uses it, up
+       * to 2x the loads, and the loop then ran load-bound (45% of peak) */
+      __asm__("" : "+x"(xv));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r++) acc[r][n] = _mm256_fmadd_ps(wv[r], xv, acc[r][n]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int n = 0; n < NX; n++) {
+      float s = duet_hsum8(acc[r][n]);
+      for (int j = i; j < K; j++) s += wr[(long)r * K + j] * x[(long)n * K + j];
+      out[(long)n * O + o + r] = s;
+    }
+}
+
+/* Rows [o0, o1) of out for N > DUET_LINEAR_ROW_MAX_N rows of x: blocks of
+ * 4 W rows (held in L1 across the x pairs; BF16/F16 rows widened into
+ * wide, this thread's 4*K floats) against x rows in pairs. */
+static void block_rows(float *out, const float *x, const duet_matrix *W, int N, int o0, int o1, float *wide) {
+  int O = W->rows, K = W->cols;
+#define DOT_BLOCK_CASE(r, nx) \
+  case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx); break;
+  for (int o = o0; o < o1; o += BLOCK_R) {
+    int R = o1 - o < BLOCK_R ? o1 - o : BLOCK_R;
+    const float *wr = (const float *)W->data + (long)o * K;
+    if (W->dtype != DUET_F32) duet_matrix_rows_f32(wide, W, o, R), wr = wide;
+    for (int g = 0; g < N; g += BLOCK_X) {
+      const float *xg = x + (long)g * K;
+      float *og = out + (long)g * O;
+      switch ((R - 1) * BLOCK_X + (N - g < BLOCK_X ? N - g : BLOCK_X) - 1) {
+        DOT_BLOCK_CASE(1, 1) DOT_BLOCK_CASE(1, 2) DOT_BLOCK_CASE(1, 3) DOT_BLOCK_CASE(1, 4)
+        DOT_BLOCK_CASE(2, 1) DOT_BLOCK_CASE(2, 2) DOT_BLOCK_CASE(2, 3) DOT_BLOCK_CASE(2, 4)
+        DOT_BLOCK_CASE(3, 1) DOT_BLOCK_CASE(3, 2) DOT_BLOCK_CASE(3, 3) DOT_BLOCK_CASE(3, 4)
+      }
+    }
+  }
+#undef DOT_BLOCK_CASE
+}
+
+static int blocked(float *out, const float *x, const duet_matrix *W, int N) {
+  int O = W->rows, K = W->cols, nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+#endif
+  float *wide = NULL;
+  if (W->dtype != DUET_F32 && !(wide = malloc((size_t)nt * BLOCK_R * (size_t)K * sizeof(float))))
+    return duet_error(DUET_ENOMEM, "linear: no memory to widen 4 rows of %d", K);
+  int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) if ((long)N * O * K > DUET_OMP_MIN_WORK)
+  for (int c = 0; c < items; c++) {
+    int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O, id = 0;
+#ifdef _OPENMP
+    id = omp_get_thread_num();
+#endif
+    block_rows(out, x, W, N, o0, o1, wide ? wide + (size_t)id * BLOCK_R * (size_t)K : NULL);
+  }
+  free(wide);
+  return DUET_OK;
+}
+
 /* Rows [o0, o1) of out for all N rows of x, x rows in groups of 4 (the
  * W row stays in L1 across the groups, so W is read from memory once
  * whatever N). */
@@ -170,6 +260,7 @@ static inline __attribute__((always_inline)) void matvec_rows(float *out, const 
  * others take the rest (static halves made a preempted thread stall the
  * whole call). */
 static int matvec(float *out, const float *x, const duet_matrix *W, int N) {
+  if (N > DUET_LINEAR_ROW_MAX_N) return blocked(out, x, W, N);
   int O = W->rows, K = W->cols;
   const void *w = W->data;
   duet_dtype t = W->dtype;

@@ -25,7 +25,8 @@
 
 #include "engine/model.h"
 
-#define DUET_LINEAR_MATVEC_MAX_N 16
+#define DUET_LINEAR_MATVEC_MAX_N 64
+#define DUET_LINEAR_ROW_MAX_N 8
 
 int duet_linear_forward_ref(float *out, const float *x, const duet_matrix *W, const float *b, int N);
 int duet_linear_forward(float *out, const float *x, const duet_matrix *W, const float *b, int N);

@@ -1,7 +1,7 @@
 #ifndef DUET_OPS_SIMD_H
 #define DUET_OPS_SIMD_H
 
-/* Internal to engine/ops: small AVX2/FMA helpers shared by the fast paths.
+/* Internal to the engine: small AVX2/FMA helpers shared by the fast paths.
  * Every user keeps a scalar tail, and a build without AVX2 compiles the
  * scalar loops only (DUET_HAVE_AVX2 is 0). */
 
@@ -80,6 +80,58 @@ static inline float duet_row_exp_sum(float *out, const float *x, int n, float m)
     s += e;
   }
   return s;
+}
+
+/* dot(a, b) over n floats: two 8-wide accumulators, then the tail. */
+static inline float duet_dot(const float *a, const float *b, int n) {
+  int i = 0;
+  float s = 0;
+#if DUET_HAVE_AVX2
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  if (i + 8 <= n) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0), i += 8;
+  s = duet_hsum8(_mm256_add_ps(s0, s1));
+#endif
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* out[j] = dot(a, b + j * stride) for j < 4: four rows against one
+ * vector, their sums reduced together (3 hadds for 4 results, where 4
+ * duet_dot calls would spend a whole reduction each). */
+static inline void duet_dot4(float *out, const float *a, const float *b, size_t stride, int n) {
+  int i = 0;
+  float tail[4] = {0, 0, 0, 0};
+#if DUET_HAVE_AVX2
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 va = _mm256_loadu_ps(a + i);
+    s0 = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + stride + i), s1);
+    s2 = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + 2 * stride + i), s2);
+    s3 = _mm256_fmadd_ps(va, _mm256_loadu_ps(b + 3 * stride + i), s3);
+  }
+  __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+  _mm_storeu_ps(tail, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+#endif
+  for (int j = 0; j < 4; j++) {
+    float s = tail[j];
+    for (int k = i; k < n; k++) s += a[k] * b[j * stride + k];
+    out[j] = s;
+  }
+}
+
+/* y[0..n) += a * x[0..n) */
+static inline void duet_axpy(float *y, float a, const float *x, int n) {
+  int i = 0;
+#if DUET_HAVE_AVX2
+  __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; i++) y[i] += a * x[i];
 }
 
 /* Below this many elements an OpenMP team costs more than it saves. */

@@ -98,7 +98,8 @@ static void test_dtype(void) {
 int main(void) {
   test_dtype();
   int shapes[][3] = {{1, 7, 5}, {1, 33, 64}, {2, 17, 37}, {3, 40, 48}, {4, 9, 100}, {5, 19, 33}, {17, 70, 80},
-                     {1, 300, 200}, {9, 13, 29}, {32, 21, 50}, {33, 1100, 40}, {17, 100, 4100}};
+                     {1, 300, 200}, {9, 13, 29}, {32, 21, 50}, {33, 1100, 40}, {17, 100, 4100}, {24, 23, 45},
+                     {64, 37, 100}, {65, 30, 20}, {40, 130, 768}};
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 1);
     test_forward(shapes[i][0], shapes[i][1], shapes[i][2], 0);
