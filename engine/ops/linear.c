@@ -194,11 +194,19 @@ static void block_rows(float *out, const float *x, const duet_matrix *W, int N, 
   int O = W->rows, K = W->cols;
 #define DOT_BLOCK_CASE(r, nx) \
   case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx); break;
+  long es = W->dtype == DUET_F32 ? 4 : 2, block_bytes = BLOCK_R * (long)K * es;
+  int groups = (N + BLOCK_X - 1) / BLOCK_X;
   for (int o = o0; o < o1; o += BLOCK_R) {
     int R = o1 - o < BLOCK_R ? o1 - o : BLOCK_R;
     const float *wr = (const float *)W->data + (long)o * K;
     if (W->dtype != DUET_F32) duet_matrix_rows_f32(wide, W, o, R), wr = wide;
+    /* the next block's rows, a share in each x group: the first group's
+     * W loads otherwise wait on memory (the hottest loads in perf) */
+    const char *next = (const char *)W->data + (long)(o + BLOCK_R) * K * es;
+    long pf_end = o + 2 * BLOCK_R <= o1 ? block_bytes : 0;
     for (int g = 0; g < N; g += BLOCK_X) {
+      for (long b = pf_end * (g / BLOCK_X) / groups; b < pf_end * (g / BLOCK_X + 1) / groups; b += 64)
+        _mm_prefetch(next + b, _MM_HINT_T0);
       const float *xg = x + (long)g * K;
       float *og = out + (long)g * O;
       switch ((R - 1) * BLOCK_X + (N - g < BLOCK_X ? N - g : BLOCK_X) - 1) {
