@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/big_alloc.h"
 #include "engine/error.h"
 
 struct duet_kv_pool {
@@ -28,7 +29,7 @@ int duet_kv_pool_new(int n_blocks, int block_size, int n_layers, int n_kv_heads,
   if (!p) return duet_error(DUET_ENOMEM, "kv pool");
   p->n_blocks = n_blocks, p->block_size = block_size, p->n_layers = n_layers;
   p->n_kv_heads = n_kv_heads, p->head_dim = head_dim, p->layer_floats = layer_floats;
-  p->data = malloc(total * sizeof(float));
+  p->data = duet_big_alloc(total * sizeof(float));
   p->free_stack = malloc((size_t)n_blocks * sizeof(int));
   p->in_use = calloc((size_t)n_blocks, 1);
   if (!p->data || !p->free_stack || !p->in_use) {
@@ -44,7 +45,7 @@ int duet_kv_pool_new(int n_blocks, int block_size, int n_layers, int n_kv_heads,
 
 void duet_kv_pool_free(duet_kv_pool *p) {
   if (!p) return;
-  free(p->data);
+  duet_big_free(p->data);
   free(p->free_stack);
   free(p->in_use);
   free(p);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/big_alloc.h"
 #include "engine/error.h"
 
 double duet_now(void) {
@@ -59,7 +60,7 @@ static float read_pass(const float *x, size_t n) {
 
 double duet_measure_read_gbps(size_t bytes, int reps) {
   size_t n = bytes / sizeof(float);
-  float *x = malloc(n * sizeof(float));
+  float *x = duet_big_alloc(n * sizeof(float)); /* the pages the weights get */
   if (!x) return duet_error(DUET_ENOMEM, "machine_peak: %zu-byte read buffer", bytes);
   // write every page first so the timed passes read real memory, not the zero page
 #pragma omp parallel for schedule(static)
@@ -73,7 +74,7 @@ double duet_measure_read_gbps(size_t bytes, int reps) {
     if (gbps > best) best = gbps;
   }
   (void)sink;
-  free(x);
+  duet_big_free(x);
   return best;
 }
 

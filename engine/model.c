@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine/dtype.h"
+#include "engine/big_alloc.h"
 #include "engine/error.h"
 #include "engine/model.h"
 #include "engine/safetensors.h"
@@ -37,7 +38,7 @@ static void *own(loader *ld, size_t bytes) {
     s->owned = o;
     s->cap_owned = cap;
   }
-  void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+  void *p = duet_big_alloc(bytes);
   if (p) s->owned[s->n_owned++] = p;
   return p;
 }
@@ -240,7 +241,7 @@ int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **ou
 void duet_model_free(duet_model *m) {
   if (!m) return;
   if (m->storage) {
-    for (int i = 0; i < m->storage->n_owned; i++) free(m->storage->owned[i]);
+    for (int i = 0; i < m->storage->n_owned; i++) duet_big_free(m->storage->owned[i]);
     free(m->storage->owned);
     duet_st_set_close(m->storage->set);
     free(m->storage);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/big_alloc.h"
 #include "engine/error.h"
 #include "engine/ops/dtype.h"
 
@@ -68,7 +69,7 @@ int duet_random_model_new(const duet_config *cfg, duet_dtype dtype, uint64_t see
   duet_random_model *rm = calloc(1, sizeof *rm);
   duet_layer *layers = calloc((size_t)c->n_layers, sizeof *layers);
   size_t bytes = arena_bytes(c, duet_dtype_size(dtype));
-  void *arena = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+  void *arena = duet_big_alloc(bytes);
   if (!rm || !layers || !arena) {
     free(rm), free(layers), free(arena);
     return duet_error(DUET_ENOMEM, "random model: %zu MiB", bytes >> 20);
