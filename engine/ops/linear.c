@@ -78,8 +78,9 @@ static int chunk_rows(int n, int per, int align, int cap) {
 /* ---- matrix-vector kernel: W read once, widened on the fly ---- */
 
 #if DUET_HAVE_AVX2
-/* Bytes ahead of the current W position to prefetch. Measured (110M
- * layout, N = 1, A/B in one process): 512-1024 beat 2048 and none. */
+/* Bytes ahead of the current W position to prefetch, for BF16/F16 rows.
+ * Measured (110M layout, N = 1, A/B in one process): 512-1024 beat 2048
+ * and none (none: -10%); F32 rows stream as fast or faster without. */
 #define PREFETCH_AHEAD 1024
 
 /* 16 weights of row `at` (W element index, a multiple of 16 from the row
@@ -119,7 +120,7 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
   int i = 0;
 #pragma GCC unroll 4
   for (; i + 16 <= K; i += 16) {
-    _mm_prefetch(wb + (long)i * (t == DUET_F32 ? 4 : 2) + PREFETCH_AHEAD, _MM_HINT_T0);
+    if (t != DUET_F32) _mm_prefetch(wb + (long)i * 2 + PREFETCH_AHEAD, _MM_HINT_T0);
     __m256 lo, hi;
     load16(w, row + i, t, &lo, &hi);
 #pragma GCC unroll 4
@@ -281,10 +282,15 @@ static int matvec(float *out, const float *x, const duet_matrix *W, int N) {
         for (int j = 0; j < 8; j++)
           xs[r * K + i + j] = x[r * K + i + 2 * j], xs[r * K + i + 8 + j] = x[r * K + i + 2 * j + 1];
   }
-  int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)O * K > DUET_OMP_MIN_WORK)
-  for (int c = 0; c < items; c++) {
-    int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O;
+  /* Units of 4 rows, taken by the threads in guided chunks: large at
+   * first (a long sequential stream each) and small at the end (little
+   * waiting at the barrier); if a thread loses its core on this shared
+   * machine, the others take the rest. A/B against fixed items of 1/8 of
+   * a thread's share: 1-5% more bandwidth at batch 1. */
+  int units = (O + 3) / 4;
+#pragma omp parallel for schedule(guided, 2) if ((long)O * K > DUET_OMP_MIN_WORK)
+  for (int c = 0; c < units; c++) {
+    int o0 = 4 * c, o1 = o0 + 4 < O ? o0 + 4 : O;
     if (t == DUET_BF16) matvec_rows(out, x, xs, w, N, O, K, o0, o1, DUET_BF16);
     else if (t == DUET_F16) matvec_rows(out, x, x, w, N, O, K, o0, o1, DUET_F16);
     else matvec_rows(out, x, x, w, N, O, K, o0, o1, DUET_F32);
