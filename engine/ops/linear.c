@@ -147,14 +147,16 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
 #define BLOCK_X 4 /* rows of x per block */
 
 /* The larger-batch kernel: out[n, o+r] = dot(wr[r,:], x[n,:]) for r < R
- * (1..4) float32 rows wr of W and n < NX (1..2) rows of x, R*NX
+ * (1..3) float32 rows wr of W and n < NX (1..4) rows of x, R*NX
  * accumulators in registers: each W vector serves NX products and each x
- * vector R of them, 8 FMAs to 6 loads, so it is compute-bound with W
+ * vector R of them, 12 FMAs to 7 loads, so it is compute-bound with W
  * streamed from memory while it computes (sgemm first packs W: a read of
- * every weight that it does not overlap with its arithmetic). 8
- * accumulators, 4 W and 1 x vector fit the 16 registers. One accumulator
- * per output: its bits differ from dot_row's, which is why a batch uses
- * one kernel for all its rows. */
+ * every weight that it does not overlap with its arithmetic). 12
+ * accumulators, 3 W and 1 x vector fill the 16 registers. One accumulator
+ * per output: its bits differ from dot_row's (a kernel keeping dot_row's
+ * two-accumulator order fits only 2x3 blocks and ran 25% slower), so a
+ * sequence decoded in a batch of more than DUET_LINEAR_ROW_MAX_N can
+ * differ from alone in the last bits. */
 static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
                                                            int o, int R, int NX) {
   __m256 acc[4][4];
@@ -189,8 +191,9 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
 }
 
 /* Rows [o0, o1) of out for N > DUET_LINEAR_ROW_MAX_N rows of x: blocks of
- * 4 W rows (held in L1 across the x pairs; BF16/F16 rows widened into
- * wide, this thread's 4*K floats) against x rows in pairs. */
+ * BLOCK_R W rows (held in L1 across the x groups; BF16/F16 rows widened
+ * into wide, this thread's BLOCK_R*K floats) against x rows in groups of
+ * BLOCK_X. */
 static void block_rows(float *out, const float *x, const duet_matrix *W, int N, int o0, int o1, float *wide) {
   int O = W->rows, K = W->cols;
 #define DOT_BLOCK_CASE(r, nx) \

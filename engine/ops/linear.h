@@ -7,14 +7,18 @@
  * in F32, BF16 or F16; b is float32 or NULL.
  *
  * Fast path (duet_linear_forward):
- *  - N <= DUET_LINEAR_MATVEC_MAX_N (decode batches), any dtype: an AVX2/FMA
- *    kernel that reads W once for all N rows of x (2 rows of W x 4 rows
- *    of x, or 4 rows of W for one x row, in registers), widening BF16/F16
- *    to f32 on the fly (BF16: 16 weights per shift + mask, against an
- *    even/odd reordered copy of x), over output rows in small items taken
- *    dynamically by OpenMP threads: memory-bandwidth bound, so BF16/F16
- *    read half the bytes of F32. (Also used for F32 N = 1: at or above
- *    cblas_sgemv in A/B runs, and it keeps decode on one thread pool.)
+ *  - N <= DUET_LINEAR_ROW_MAX_N (decode, small batches), any dtype: an
+ *    AVX2/FMA kernel that streams W one row at a time (one sequential
+ *    stream per thread: what the hardware prefetcher follows best) for
+ *    all N rows of x, widening BF16/F16 to f32 on the fly (BF16: 16
+ *    weights per shift + mask, against an even/odd reordered copy of x),
+ *    in guided chunks of rows over the OpenMP threads: bandwidth-bound, so
+ *    BF16/F16 read half the bytes of F32. Every output is summed in the
+ *    same order whatever N: a sequence gets the same bits in such a batch
+ *    as alone.
+ *  - N up to DUET_LINEAR_MATVEC_MAX_N (larger decode batches): blocks of 3
+ *    W rows x 4 x rows in registers, W streamed (and the next block
+ *    prefetched) while computing; BF16/F16 rows widened 3 at a time.
  *  - larger N (prefill, training): each OpenMP thread multiplies its own
  *    slab of W's rows with single-threaded cblas_sgemm; BF16/F16 slabs are
  *    widened panel by panel (1 MiB of f32 per thread) just before.
