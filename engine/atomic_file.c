@@ -11,9 +11,18 @@
 
 #include "engine/error.h"
 
+int duet_atomic_check(const char *path) {
+  struct stat st;
+  if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return duet_error(DUET_EINVAL, "%s: exists and is not a regular file (it would be replaced by one)", path);
+  return DUET_OK;
+}
+
 int duet_atomic_open(duet_atomic_file *f, const char *path) {
   f->fd = -1;
   if (!path || !*path) return duet_error(DUET_EINVAL, "atomic write: empty path");
+  int rc = duet_atomic_check(path);
+  if (rc < 0) return rc;
   if (strlen(path) >= sizeof f->path) return duet_error(DUET_EINVAL, "atomic write: path too long: %.64s...", path);
   snprintf(f->path, sizeof f->path, "%s", path);
   snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path);

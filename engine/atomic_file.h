@@ -19,6 +19,11 @@ typedef struct {
   char path[4096], tmp[4096 + 16];
 } duet_atomic_file;
 
+/* DUET_OK when path does not exist or is a regular file; DUET_EINVAL
+ * naming it otherwise: the rename would replace a device such as /dev/null
+ * (or a FIFO, a socket) with a plain file. duet_atomic_open checks it;
+ * a command can call it first to refuse before doing any work. */
+int duet_atomic_check(const char *path);
 int duet_atomic_open(duet_atomic_file *f, const char *path);
 int duet_atomic_write(duet_atomic_file *f, const void *buf, size_t n);
 /* Finish: when rc (the result of the writes so far) is DUET_OK, fsync and

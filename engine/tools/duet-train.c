@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "engine/bpe_train.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/parallel/train.h"
 #include "engine/safetensors.h"
@@ -130,13 +130,10 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
 }
 
 /* Output files are replaced by rename (atomic writes): refuse a path that
- * exists and is not a regular file (a device such as /dev/null would be
- * replaced by a plain file). */
+ * exists and is not a regular file before any work is done. */
 static int check_out_file(const char *flag, const char *path) {
-  struct stat st;
-  if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-    return duet_error(DUET_EINVAL, "%s %s: exists and is not a regular file", flag, path);
-  return DUET_OK;
+  if (duet_atomic_check(path) == DUET_OK) return DUET_OK;
+  return duet_error(DUET_EINVAL, "%s %s: exists and is not a regular file", flag, path);
 }
 
 static int cmd_train(int argc, char **argv) {

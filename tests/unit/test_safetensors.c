@@ -156,6 +156,14 @@ static void test_writer_refusals(void) {
   CHECK_ERR(duet_safetensors_write(tmp_path, &t, 1, "{\"k\": 3}"), DUET_EINVAL, "'k'");
   CHECK_ERR(duet_safetensors_write("/nonexistent-dir/x.safetensors", &t, 1, NULL), DUET_EIO, "nonexistent-dir");
   CHECK(access(tmp_path, F_OK) != 0, "nothing written on refusal");
+  /* a FIFO (like a device such as /dev/null) would be replaced by a plain
+   * file by the rename: refused, and left as it was */
+  path_in(tmp_path, sizeof tmp_path, dir, "fifo");
+  CHECK(mkfifo(tmp_path, 0600) == 0, "mkfifo");
+  CHECK_ERR(duet_safetensors_write(tmp_path, &t, 1, NULL), DUET_EINVAL, "not a regular file");
+  struct stat st;
+  CHECK(stat(tmp_path, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO is still there");
+  unlink(tmp_path);
 }
 
 /* ------------------------------------------------------- hostile files */
