@@ -238,8 +238,10 @@ int main(void) {
   chunked_vs_recompute("qwen3_qknorm", 4);
   chunked_vs_recompute("llama_bf16", 5);
   chunked_vs_recompute("llama_sinusoidal", 2);
+  chunked_vs_recompute("llama_odd", 9); /* sizes off multiples of 8; chunk of 9 rows, then 2 */
   batch_vs_alone("llama_mha");
   batch_vs_alone("llama_bf16");
+  batch_vs_alone("llama_odd");
   refusals();
   tensor_parallel("llama_gqa_tied");
   tensor_parallel("qwen2_bias");
