@@ -159,14 +159,14 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
  * differ from alone in the last bits. */
 static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
                                                            int o, int R, int NX) {
-  __m256 acc[4][4];
+  __m256 acc[BLOCK_R][BLOCK_X];
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
   int i = 0;
   for (; i + 8 <= K; i += 8) {
-    __m256 wv[4];
+    __m256 wv[BLOCK_R];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
       wv[r] = _mm256_loadu_ps(wr + (long)r * K + i);
@@ -230,7 +230,7 @@ static int blocked(float *out, const float *x, const duet_matrix *W, int N) {
 #endif
   float *wide = NULL;
   if (W->dtype != DUET_F32 && !(wide = malloc((size_t)nt * BLOCK_R * (size_t)K * sizeof(float))))
-    return duet_error(DUET_ENOMEM, "linear: no memory to widen 4 rows of %d", K);
+    return duet_error(DUET_ENOMEM, "linear: no memory to widen %d rows of %d", BLOCK_R, K);
   int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
 #pragma omp parallel for schedule(dynamic, 1) if ((long)N * O * K > DUET_OMP_MIN_WORK)
   for (int c = 0; c < items; c++) {
@@ -267,10 +267,7 @@ static inline __attribute__((always_inline)) void matvec_rows(float *out, const 
     }
 }
 
-/* Work items of rows, taken dynamically by the OpenMP threads: on a shared
- * machine a thread that loses its core holds up one small item while the
- * others take the rest (static halves made a preempted thread stall the
- * whole call). */
+/* Decode-sized N: the row kernel (N <= DUET_LINEAR_ROW_MAX_N) or blocks. */
 static int matvec(float *out, const float *x, const duet_matrix *W, int N) {
   if (N > DUET_LINEAR_ROW_MAX_N) return blocked(out, x, W, N);
   int O = W->rows, K = W->cols;
