@@ -124,7 +124,8 @@ static int attention(duet_workspace *ws, const kv_target *t, int layer, int N) {
   size_t row = (size_t)nkv * hd;
   for (int i = 0; i < N; i++)
     duet_kv_write(t->pool, t->seqs[i], layer, t->seqs[i]->n_tokens - 1, 1, ws->k + i * row, ws->v + i * row, nkv, hd);
-  duet_paged_attention_decode(ws->att, ws->q, t->pool, t->seqs, N, layer, ws->nh, nkv, hd, ws->scores, ws->scores_cap);
+  duet_paged_attention_decode(ws->att, ws->q, t->pool, t->seqs, N, layer, ws->nh, nkv, hd, ws->scores, ws->threads,
+                              ws->scores_cap);
   return DUET_OK;
 }
 

@@ -78,14 +78,15 @@ static void attend_heads(float *out, const float *q, duet_kv_pool *pool, const d
 }
 
 void duet_paged_attention_decode(float *out, const float *q, duet_kv_pool *pool, duet_kv_seq *const *seqs, int S,
-                                 int layer, int nh, int nkv, int hd, float *scratch, int max_len) {
+                                 int layer, int nh, int nkv, int hd, float *scratch, int slots, int max_len) {
   int group = nh / nkv, threads = omp_get_max_threads();
+  if (threads > slots) threads = slots;
   long work = 0;
   for (int i = 0; i < S; i++) work += (long)seqs[i]->n_tokens * nh * hd;
   // few sequences: split each one's kv heads so every thread has work
   int parts = S >= threads ? 1 : (threads + S - 1) / S;
   if (parts > nkv) parts = nkv;
-#pragma omp parallel for schedule(dynamic, 1) if (work >= MIN_PARALLEL_WORK)
+#pragma omp parallel for schedule(dynamic, 1) if (work >= MIN_PARALLEL_WORK) num_threads(threads)
   for (int ip = 0; ip < S * parts; ip++) {
     int i = ip / parts, part = ip % parts;
     int g0 = nkv * part / parts, g1 = nkv * (part + 1) / parts;

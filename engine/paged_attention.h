@@ -13,8 +13,9 @@
  *   positions 0 .. n_tokens-1 of its blocks:
  *   q (S, nh, hd) -> out (S, nh, hd). Parallel over sequences (and over
  *   kv-head ranges when there are fewer sequences than threads).
- *   scratch: omp_get_max_threads() * nh * max_len floats, max_len >= every
- *   sequence's n_tokens. */
+ *   scratch: slots * nh * max_len floats, max_len >= every sequence's
+ *   n_tokens; at most `slots` threads run (one scratch slot each), so a
+ *   thread count raised after the scratch was sized cannot overrun it. */
 
 #include "engine/kv_cache.h"
 
@@ -23,6 +24,6 @@ void duet_kv_write(duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int p0
 void duet_kv_gather(duet_kv_pool *pool, const duet_kv_seq *seq, int layer, int n, float *k, float *v, int nkv,
                     int hd);
 void duet_paged_attention_decode(float *out, const float *q, duet_kv_pool *pool, duet_kv_seq *const *seqs, int S,
-                                 int layer, int nh, int nkv, int hd, float *scratch, int max_len);
+                                 int layer, int nh, int nkv, int hd, float *scratch, int slots, int max_len);
 
 #endif

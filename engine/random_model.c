@@ -71,7 +71,7 @@ int duet_random_model_new(const duet_config *cfg, duet_dtype dtype, uint64_t see
   size_t bytes = arena_bytes(c, duet_dtype_size(dtype));
   void *arena = duet_big_alloc(bytes);
   if (!rm || !layers || !arena) {
-    free(rm), free(layers), free(arena);
+    free(rm), free(layers), duet_big_free(arena);
     return duet_error(DUET_ENOMEM, "random model: %zu MiB", bytes >> 20);
   }
   rm->arena = arena;
@@ -104,7 +104,7 @@ int duet_random_model_new(const duet_config *cfg, duet_dtype dtype, uint64_t see
 void duet_random_model_free(duet_random_model *rm) {
   if (!rm) return;
   free(rm->model.layers);
-  free(rm->arena);
+  duet_big_free(rm->arena);
   free(rm);
 }
 

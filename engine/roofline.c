@@ -114,7 +114,7 @@ static int run_decode_attention(roof *r) {
         rc = duet_kv_seq_reserve(pool, &seqs[i], T);
         seqs[i].n_tokens = T;
       }
-      double sec = BEST_TIME(r->quick ? 0.02 : 0.1, duet_paged_attention_decode(out, q, pool, sp + (size_t)(next++ % sets) * B, B, 0, NH, NH, HD, scratch, MAX_T));
+      double sec = BEST_TIME(r->quick ? 0.02 : 0.1, duet_paged_attention_decode(out, q, pool, sp + (size_t)(next++ % sets) * B, B, 0, NH, NH, HD, scratch, threads, MAX_T));
       add(r, &r->dec, "attention_decode", "F32", B, T, 4.0 * B * NH * HD * T, 8.0 * B * T * NH * HD + 8.0 * B * NH * HD, sec);
       for (int i = 0; i < sets * B; i++) duet_kv_seq_release(pool, &seqs[i]);
     }
