@@ -158,14 +158,19 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
  * sequence decoded in a batch of more than DUET_LINEAR_ROW_MAX_N can
  * differ from alone in the last bits. */
 static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
-                                                           int o, int R, int NX) {
+                                                           int o, int R, int NX, const char *pf, long pf_lines) {
   __m256 acc[BLOCK_R][BLOCK_X];
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
     for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
   int i = 0;
-  for (; i + 8 <= K; i += 8) {
+  /* pf_lines cache lines from pf, one every `every` iterations: spread
+   * through the loop, a burst at the start overflowed the miss queue */
+  long every = pf_lines ? (K / 8) / pf_lines : 0, pl = 0;
+  if (pf_lines && every < 1) every = 1;
+  for (int it = 0; i + 8 <= K; i += 8, it++) {
+    if (pl < pf_lines && it % every == 0) _mm_prefetch(pf + 64 * pl++, _MM_HINT_T0);
     __m256 wv[BLOCK_R];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -197,7 +202,7 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
 static void block_rows(float *out, const float *x, const duet_matrix *W, int N, int o0, int o1, float *wide) {
   int O = W->rows, K = W->cols;
 #define DOT_BLOCK_CASE(r, nx) \
-  case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx); break;
+  case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx, next + b0, (b1 - b0 + 63) >> 6); break;
   long es = W->dtype == DUET_F32 ? 4 : 2, block_bytes = BLOCK_R * (long)K * es;
   int groups = (N + BLOCK_X - 1) / BLOCK_X;
   for (int o = o0; o < o1; o += BLOCK_R) {
@@ -209,8 +214,7 @@ static void block_rows(float *out, const float *x, const duet_matrix *W, int N, 
     const char *next = (const char *)W->data + (long)(o + BLOCK_R) * K * es;
     long pf_end = o + 2 * BLOCK_R <= o1 ? block_bytes : 0;
     for (int g = 0; g < N; g += BLOCK_X) {
-      for (long b = pf_end * (g / BLOCK_X) / groups; b < pf_end * (g / BLOCK_X + 1) / groups; b += 64)
-        _mm_prefetch(next + b, _MM_HINT_T0);
+      long b0 = (pf_end * (g / BLOCK_X) / groups) & ~63L, b1 = (pf_end * (g / BLOCK_X + 1) / groups) & ~63L;
       const float *xg = x + (long)g * K;
       float *og = out + (long)g * O;
       switch ((R - 1) * BLOCK_X + (N - g < BLOCK_X ? N - g : BLOCK_X) - 1) {
