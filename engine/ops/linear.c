@@ -203,16 +203,18 @@ static void block_rows(float *out, const float *x, const duet_matrix *W, int N, 
   int O = W->rows, K = W->cols;
 #define DOT_BLOCK_CASE(r, nx) \
   case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx, next + b0, (b1 - b0 + 63) >> 6); break;
-  long es = W->dtype == DUET_F32 ? 4 : 2, block_bytes = BLOCK_R * (long)K * es;
+  long es = W->dtype == DUET_F32 ? 4 : 2;
   int groups = (N + BLOCK_X - 1) / BLOCK_X;
   for (int o = o0; o < o1; o += BLOCK_R) {
     int R = o1 - o < BLOCK_R ? o1 - o : BLOCK_R;
     const float *wr = (const float *)W->data + (long)o * K;
     if (W->dtype != DUET_F32) duet_matrix_rows_f32(wide, W, o, R), wr = wide;
-    /* the next block's rows, a share in each x group: the first group's
-     * W loads otherwise wait on memory (the hottest loads in perf) */
-    const char *next = (const char *)W->data + (long)(o + BLOCK_R) * K * es;
-    long pf_end = o + 2 * BLOCK_R <= o1 ? block_bytes : 0;
+    /* the rows after this block (most likely this thread's next), a share
+     * in each x group: the first group's W loads otherwise wait on memory
+     * (the hottest loads in perf) */
+    int next_rows = O - o - R < BLOCK_R ? O - o - R : BLOCK_R;
+    const char *next = (const char *)W->data + (long)(o + R) * K * es;
+    long pf_end = next_rows * (long)K * es;
     for (int g = 0; g < N; g += BLOCK_X) {
       long b0 = (pf_end * (g / BLOCK_X) / groups) & ~63L, b1 = (pf_end * (g / BLOCK_X + 1) / groups) & ~63L;
       const float *xg = x + (long)g * K;
@@ -235,10 +237,13 @@ static int blocked(float *out, const float *x, const duet_matrix *W, int N) {
   float *wide = NULL;
   if (W->dtype != DUET_F32 && !(wide = malloc((size_t)nt * BLOCK_R * (size_t)K * sizeof(float))))
     return duet_error(DUET_ENOMEM, "linear: no memory to widen %d rows of %d", BLOCK_R, K);
-  int chunk = chunk_rows(O, 8, 4, O), items = (O + chunk - 1) / chunk;
-#pragma omp parallel for schedule(dynamic, 1) if ((long)N * O * K > DUET_OMP_MIN_WORK)
-  for (int c = 0; c < items; c++) {
-    int o0 = c * chunk, o1 = o0 + chunk < O ? o0 + chunk : O, id = 0;
+  /* guided, like the row kernel: long runs first, single blocks last, so
+   * the threads reach the barrier together (fixed items of 1/8 of a share
+   * left ~3% of a batch-32 step waiting there) */
+  int blocks = (O + BLOCK_R - 1) / BLOCK_R;
+#pragma omp parallel for schedule(guided, 1) if ((long)N * O * K > DUET_OMP_MIN_WORK)
+  for (int c = 0; c < blocks; c++) {
+    int o0 = c * BLOCK_R, o1 = o0 + BLOCK_R < O ? o0 + BLOCK_R : O, id = 0;
 #ifdef _OPENMP
     id = omp_get_thread_num();
 #endif
