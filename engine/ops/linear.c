@@ -195,35 +195,31 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
     }
 }
 
-/* Rows [o0, o1) of out for N > DUET_LINEAR_ROW_MAX_N rows of x: blocks of
- * BLOCK_R W rows (held in L1 across the x groups; BF16/F16 rows widened
- * into wide, this thread's BLOCK_R*K floats) against x rows in groups of
- * BLOCK_X. */
-static void block_rows(float *out, const float *x, const duet_matrix *W, int N, int o0, int o1, float *wide) {
-  int O = W->rows, K = W->cols;
+/* Rows [o, o+R) of out (R <= BLOCK_R, the rest of W after o) for N >
+ * DUET_LINEAR_ROW_MAX_N rows of x: the block of W rows (held in L1 across
+ * the x groups; BF16/F16 rows widened into wide, this thread's BLOCK_R*K
+ * floats) against x rows in groups of BLOCK_X. */
+static void block_rows(float *out, const float *x, const duet_matrix *W, int N, int o, float *wide) {
+  int O = W->rows, K = W->cols, R = O - o < BLOCK_R ? O - o : BLOCK_R;
+  long es = W->dtype == DUET_F32 ? 4 : 2;
+  const float *wr = (const float *)W->data + (long)o * K;
+  if (W->dtype != DUET_F32) duet_matrix_rows_f32(wide, W, o, R), wr = wide;
+  /* the rows after this block (most likely this thread's next), a share
+   * in each x group: the first group's W loads otherwise wait on memory
+   * (the hottest loads in perf) */
+  int next_rows = O - o - R < BLOCK_R ? O - o - R : BLOCK_R, groups = (N + BLOCK_X - 1) / BLOCK_X;
+  const char *next = (const char *)W->data + (long)(o + R) * K * es;
+  long pf_end = next_rows * (long)K * es;
 #define DOT_BLOCK_CASE(r, nx) \
   case (r - 1) * BLOCK_X + nx - 1: dot_block(og, xg, wr, O, K, o, r, nx, next + b0, (b1 - b0 + 63) >> 6); break;
-  long es = W->dtype == DUET_F32 ? 4 : 2;
-  int groups = (N + BLOCK_X - 1) / BLOCK_X;
-  for (int o = o0; o < o1; o += BLOCK_R) {
-    int R = o1 - o < BLOCK_R ? o1 - o : BLOCK_R;
-    const float *wr = (const float *)W->data + (long)o * K;
-    if (W->dtype != DUET_F32) duet_matrix_rows_f32(wide, W, o, R), wr = wide;
-    /* the rows after this block (most likely this thread's next), a share
-     * in each x group: the first group's W loads otherwise wait on memory
-     * (the hottest loads in perf) */
-    int next_rows = O - o - R < BLOCK_R ? O - o - R : BLOCK_R;
-    const char *next = (const char *)W->data + (long)(o + R) * K * es;
-    long pf_end = next_rows * (long)K * es;
-    for (int g = 0; g < N; g += BLOCK_X) {
-      long b0 = (pf_end * (g / BLOCK_X) / groups) & ~63L, b1 = (pf_end * (g / BLOCK_X + 1) / groups) & ~63L;
-      const float *xg = x + (long)g * K;
-      float *og = out + (long)g * O;
-      switch ((R - 1) * BLOCK_X + (N - g < BLOCK_X ? N - g : BLOCK_X) - 1) {
-        DOT_BLOCK_CASE(1, 1) DOT_BLOCK_CASE(1, 2) DOT_BLOCK_CASE(1, 3) DOT_BLOCK_CASE(1, 4)
-        DOT_BLOCK_CASE(2, 1) DOT_BLOCK_CASE(2, 2) DOT_BLOCK_CASE(2, 3) DOT_BLOCK_CASE(2, 4)
-        DOT_BLOCK_CASE(3, 1) DOT_BLOCK_CASE(3, 2) DOT_BLOCK_CASE(3, 3) DOT_BLOCK_CASE(3, 4)
-      }
+  for (int g = 0; g < N; g += BLOCK_X) {
+    long b0 = (pf_end * (g / BLOCK_X) / groups) & ~63L, b1 = (pf_end * (g / BLOCK_X + 1) / groups) & ~63L;
+    const float *xg = x + (long)g * K;
+    float *og = out + (long)g * O;
+    switch ((R - 1) * BLOCK_X + (N - g < BLOCK_X ? N - g : BLOCK_X) - 1) {
+      DOT_BLOCK_CASE(1, 1) DOT_BLOCK_CASE(1, 2) DOT_BLOCK_CASE(1, 3) DOT_BLOCK_CASE(1, 4)
+      DOT_BLOCK_CASE(2, 1) DOT_BLOCK_CASE(2, 2) DOT_BLOCK_CASE(2, 3) DOT_BLOCK_CASE(2, 4)
+      DOT_BLOCK_CASE(3, 1) DOT_BLOCK_CASE(3, 2) DOT_BLOCK_CASE(3, 3) DOT_BLOCK_CASE(3, 4)
     }
   }
 #undef DOT_BLOCK_CASE
@@ -243,11 +239,11 @@ static int blocked(float *out, const float *x, const duet_matrix *W, int N) {
   int blocks = (O + BLOCK_R - 1) / BLOCK_R;
 #pragma omp parallel for schedule(guided, 1) if ((long)N * O * K > DUET_OMP_MIN_WORK)
   for (int c = 0; c < blocks; c++) {
-    int o0 = c * BLOCK_R, o1 = o0 + BLOCK_R < O ? o0 + BLOCK_R : O, id = 0;
+    int id = 0;
 #ifdef _OPENMP
     id = omp_get_thread_num();
 #endif
-    block_rows(out, x, W, N, o0, o1, wide ? wide + (size_t)id * BLOCK_R * (size_t)K : NULL);
+    block_rows(out, x, W, N, c * BLOCK_R, wide ? wide + (size_t)id * BLOCK_R * (size_t)K : NULL);
   }
   free(wide);
   return DUET_OK;
@@ -259,10 +255,6 @@ static int blocked(float *out, const float *x, const duet_matrix *W, int N) {
 static inline __attribute__((always_inline)) void matvec_rows(float *out, const float *x, const float *xs,
                                                              const void *w, int N, int O, int K, int o0, int o1,
                                                              duet_dtype t) {
-  if (N == 1) {
-    for (int o = o0; o < o1; o++) dot_row(out, x, xs, w, O, K, o, 1, t);
-    return;
-  }
   for (int o = o0; o < o1; o++)
     for (int g = 0; g < N; g += 4) {
       const float *xg = x + (long)g * K, *xsg = xs + (long)g * K;
