@@ -80,14 +80,10 @@ static int prefill_once(bench *b, int T, double *sec) {
  * rounds: the limits must also sample the moments the figures did. */
 static duet_machine_peak between;
 
-static void probe(int sgemm) {
-  if (sgemm) {
-    double g = duet_measure_sgemm_gflops(1024, 2);
-    if (g > between.sgemm_gflops) between.sgemm_gflops = g;
-  } else {
-    double bw = duet_measure_read_gbps((size_t)1 << 30, 2);
-    if (bw > between.read_gbps) between.read_gbps = bw;
-  }
+static void probe_sgemm(void) { between.sgemm_gflops = fmax(between.sgemm_gflops, duet_measure_sgemm_gflops(1024, 2)); }
+
+static void probe_read(void) {
+  between.read_gbps = fmax(between.read_gbps, duet_measure_read_gbps((size_t)1 << 30, 2));
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -122,7 +118,7 @@ static int bench_decode(bench *b, int B, double *dt, int *n) {
 }
 
 /* A measured figure; its limit is computed at the end, from the machine's
- * best sgemm and bandwidth seen in this run (measured before and after). */
+ * best sgemm and bandwidth seen in this run (before, between the rounds and after). */
 static json_t *add_row(json_t *rows, const char *shape_name, const char *dtype, const char *phase, int n, double tok_s,
                     double work) {
   json_t *row = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f}", "shape", shape_name, "dtype", dtype, "phase", phase, "n", n,
@@ -151,6 +147,40 @@ static void finish_rows(json_t *rows, const duet_machine_peak *mp) {
   }
 }
 
+/* Rounds over the prompt sizes in turn (a slow spell of this shared
+ * machine hits every size alike), an sgemm probe after each; each figure
+ * is the best round. */
+static int prefill_rounds(bench *b, const char *name, const char *dn, json_t *rows) {
+  int prompts[] = {128, 512}, rounds = quick ? 1 : ROUNDS, rc = DUET_OK;
+  double best[2] = {1e30, 1e30}, sec;
+  for (int i = 0; i < 2 && rc == DUET_OK; i++) rc = prefill_once(b, prompts[i], &sec); /* warm-up */
+  for (int r = 0; r < rounds && rc == DUET_OK; r++) {
+    for (int i = 0; i < 2 && rc == DUET_OK; i++)
+      if ((rc = prefill_once(b, prompts[i], &sec)) == DUET_OK && sec < best[i]) best[i] = sec;
+    probe_sgemm();
+  }
+  for (int i = 0; i < 2 && rc == DUET_OK; i++)
+    add_row(rows, name, dn, "prefill", prompts[i], prompts[i] / best[i], prefill_flops(&b->m->cfg, prompts[i]) / prompts[i]);
+  return rc;
+}
+
+/* The same for the batch sizes, a read probe after each round; each
+ * figure is the best step (the median goes to the JSON). */
+static int decode_rounds(bench *b, const char *name, const char *dn, json_t *rows) {
+  int batches[] = {1, 8, 32}, n[3] = {0, 0, 0}, rounds = quick ? 1 : ROUNDS, rc = DUET_OK;
+  double bytes = (double)duet_model_decode_bytes(b->m), step_s[3][ROUNDS * DECODE_STEPS];
+  for (int r = 0; r < rounds && rc == DUET_OK; r++) {
+    for (int i = 0; i < 3 && rc == DUET_OK; i++) rc = bench_decode(b, batches[i], step_s[i], &n[i]);
+    probe_read();
+  }
+  for (int i = 0; i < 3 && rc == DUET_OK; i++) {
+    qsort(step_s[i], (size_t)n[i], sizeof(double), cmp_double);
+    json_t *row = add_row(rows, name, dn, "decode", batches[i], batches[i] / step_s[i][0], bytes);
+    json_object_set_new(row, "median_tokens_per_s", json_real(batches[i] / step_s[i][n[i] / 2]));
+  }
+  return rc;
+}
+
 static int bench_model(const char *name, duet_dtype dt, json_t *rows) {
   duet_config c = shape(name);
   if (!c.dim) return duet_error(DUET_EINVAL, "unknown shape '%s' (15M or 110M)", name);
@@ -166,26 +196,8 @@ static int bench_model(const char *name, duet_dtype dt, json_t *rows) {
   if (rc == DUET_OK && (!b.logits || !b.tokens)) rc = duet_error(DUET_ENOMEM, "bench buffers");
   for (int i = 0; b.tokens && i < MAX_PROMPT; i++) b.tokens[i] = (i * 7919 + 13) % c.vocab;
   const char *dn = dt == DUET_F32 ? "F32" : "BF16";
-  int prompts[] = {128, 512}, batches[] = {1, 8, 32}, rounds = quick ? 1 : ROUNDS;
-  double best[2] = {1e30, 1e30}, sec;
-  for (int i = 0; i < 2 && rc == DUET_OK; i++) rc = prefill_once(&b, prompts[i], &sec); /* warm-up */
-  for (int r = 0; r < rounds && rc == DUET_OK; r++, probe(1))
-    for (int i = 0; i < 2 && rc == DUET_OK; i++)
-      if ((rc = prefill_once(&b, prompts[i], &sec)) == DUET_OK && sec < best[i]) best[i] = sec;
-  for (int i = 0; i < 2 && rc == DUET_OK; i++)
-    add_row(rows, name, dn, "prefill", prompts[i], prompts[i] / best[i], prefill_flops(&c, prompts[i]) / prompts[i]);
-  /* Rounds over the batch sizes in turn, so a slow spell of this shared
-   * machine hits every batch size alike; each figure is the best step, as
-   * the limits are the best pass (the median is in the JSON). */
-  double bytes = (double)duet_model_decode_bytes(b.m), step_s[3][ROUNDS * DECODE_STEPS];
-  int n[3] = {0, 0, 0};
-  for (int r = 0; r < rounds && rc == DUET_OK; r++, probe(0))
-    for (int i = 0; i < 3 && rc == DUET_OK; i++) rc = bench_decode(&b, batches[i], step_s[i], &n[i]);
-  for (int i = 0; i < 3 && rc == DUET_OK; i++) {
-    qsort(step_s[i], (size_t)n[i], sizeof(double), cmp_double);
-    json_t *row = add_row(rows, name, dn, "decode", batches[i], batches[i] / step_s[i][0], bytes);
-    json_object_set_new(row, "median_tokens_per_s", json_real(batches[i] / step_s[i][n[i] / 2]));
-  }
+  if (rc == DUET_OK) rc = prefill_rounds(&b, name, dn, rows);
+  if (rc == DUET_OK) rc = decode_rounds(&b, name, dn, rows);
   free(b.logits), free(b.tokens);
   duet_workspace_free(b.ws);
   duet_kv_pool_free(b.pool);
