@@ -157,20 +157,10 @@ static inline __attribute__((always_inline)) void dot_row(float *out, const floa
  * two-accumulator order fits only 2x3 blocks and ran 25% slower), so a
  * sequence decoded in a batch of more than DUET_LINEAR_ROW_MAX_N can
  * differ from alone in the last bits. */
-static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
-                                                           int o, int R, int NX, const char *pf, long pf_lines) {
-  __m256 acc[BLOCK_R][BLOCK_X];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
-  int i = 0;
-  /* pf_lines cache lines from pf, one every `every` iterations: spread
-   * through the loop, a burst at the start overflowed the miss queue */
-  long every = pf_lines ? (K / 8) / pf_lines : 0, pl = 0;
-  if (pf_lines && every < 1) every = 1;
-  for (int it = 0; i + 8 <= K; i += 8, it++) {
-    if (pl < pf_lines && it % every == 0) _mm_prefetch(pf + 64 * pl++, _MM_HINT_T0);
+static inline __attribute__((always_inline)) void block_steps(__m256 acc[BLOCK_R][BLOCK_X], const float *x,
+                                                             const float *wr, int K, int i, int steps, int R,
+                                                             int NX) {
+  for (int s = 0; s < steps; s++, i += 8) {
     __m256 wv[BLOCK_R];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -187,12 +177,37 @@ static inline __attribute__((always_inline)) void dot_block(float *out, const fl
       for (int r = 0; r < R; r++) acc[r][n] = _mm256_fmadd_ps(wv[r], xv, acc[r][n]);
     }
   }
+}
+
+static inline __attribute__((always_inline)) void dot_block(float *out, const float *x, const float *wr, int O, int K,
+                                                           int o, int R, int NX, const char *pf, long pf_lines) {
+  __m256 acc[BLOCK_R][BLOCK_X];
+#pragma GCC unroll 4
   for (int r = 0; r < R; r++)
-    for (int n = 0; n < NX; n++) {
-      float s = duet_hsum8(acc[r][n]);
-      for (int j = i; j < K; j++) s += wr[(long)r * K + j] * x[(long)n * K + j];
-      out[(long)n * O + o + r] = s;
-    }
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) acc[r][n] = _mm256_setzero_ps();
+  /* pf_lines cache lines from pf, one every `every` steps: spread through
+   * the loop, a burst at the start overflowed the miss queue. In runs of
+   * steps with no test inside: a per-step `step % every` test cost 13% */
+  int left = K / 8, i = 0, every = pf_lines ? left / (int)pf_lines : 0;
+  if (pf_lines && every < 1) every = 1;
+  for (long pl = 0; pl < pf_lines; pl++) {
+    _mm_prefetch(pf + 64 * pl, _MM_HINT_T0);
+    int run = every < left ? every : left;
+    block_steps(acc, x, wr, K, i, run, R, NX);
+    i += 8 * run, left -= run;
+  }
+  block_steps(acc, x, wr, K, i, left, R, NX);
+  i += 8 * left;
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int n = 0; n < NX; n++) out[(long)n * O + o + r] = duet_hsum8(acc[r][n]);
+  /* the scalar tail apart: inside the loop above it kept the accumulators
+   * spilled to the stack (5% at K = 768, which has no tail) */
+  for (int r = 0; i < K && r < R; r++)
+    for (int n = 0; n < NX; n++)
+      for (int j = i; j < K; j++) out[(long)n * O + o + r] += wr[(long)r * K + j] * x[(long)n * K + j];
 }
 
 /* Rows [o, o+R) of out (R <= BLOCK_R, the rest of W after o) for N >
