@@ -5,7 +5,7 @@
  *
  *   duet-bench-engine [--shapes 15M,110M|none] [--json FILE] [--roofline FILE.svg] [--quick]
  *
- * Prefill: best of 3 rounds (after a warm-up); decode: best of 3 rounds x
+ * Prefill: best of 5 rounds (after a warm-up); decode: best of 5 rounds x
  * 16 steps (after 2 warm-up steps each), each step one token for each of B
  * sequences of context 64; the sizes take turns round by round. Best-of,
  * like the limits: on this shared machine the slow runs measure the
@@ -33,7 +33,7 @@
 
 #define DECODE_CTX 64  /* tokens of context each decoding sequence holds */
 #define DECODE_STEPS 16
-#define ROUNDS 3 /* of prefill and of decode, the sizes taking turns */
+#define ROUNDS 5 /* of prefill and of decode, the sizes taking turns */
 #define MAX_BATCH 32
 #define MAX_PROMPT 512
 
