@@ -12,10 +12,13 @@
 json_t *duet_api_begin(duet_req *r, int chat, duet_params *p) {
   duet_server *s = r->conn->srv;
   json_error_t err;
-  json_t *body = r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err) : NULL;
+  /* RFC 8259 8.1 lets a parser ignore a UTF-8 byte order mark; some
+   * Windows clients write one */
+  size_t bom = r->body_len >= 3 && !memcmp(r->body, "\xEF\xBB\xBF", 3) ? 3 : 0;
+  json_t *body = r->body_len > bom ? json_loadb(r->body + bom, r->body_len - bom, JSON_REJECT_DUPLICATES, &err) : NULL;
   if (!body) {
     duet_req_error(r, 400, "invalid_request_error", NULL, "malformed JSON body: %s",
-                   r->body_len ? err.text : "the body is empty");
+                   r->body_len > bom ? err.text : "the body is empty");
     return NULL;
   }
   if (!json_is_object(body)) {

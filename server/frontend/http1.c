@@ -61,12 +61,20 @@ static void t_head(duet_req *r, int status, const char *ctype, int retry_after, 
   int n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status, reason(status), ctype);
   if (clen >= 0) {
     n += snprintf(buf + n, sizeof buf - n, "Content-Length: %lld\r\n", clen);
+  } else if (r->http10) {
+    /* an HTTP/1.0 client cannot parse chunked framing (RFC 9112 7.1):
+     * the stream ends when the connection does */
+    r->keep_alive = 0;
+    n += snprintf(buf + n, sizeof buf - n, "Cache-Control: no-cache\r\n");
   } else {
     r->chunked = 1;
     n += snprintf(buf + n, sizeof buf - n, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
   }
   if (retry_after > 0) n += snprintf(buf + n, sizeof buf - n, "Retry-After: %d\r\n", retry_after);
-  n += snprintf(buf + n, sizeof buf - n, "%s\r\n", r->keep_alive ? "" : "Connection: close\r\n");
+  if (r->allow) n += snprintf(buf + n, sizeof buf - n, "Allow: %s\r\n", r->allow);
+  /* HTTP/1.0 closes unless the response says keep-alive too */
+  const char *conn = !r->keep_alive ? "Connection: close\r\n" : r->http10 ? "Connection: keep-alive\r\n" : "";
+  n += snprintf(buf + n, sizeof buf - n, "%s\r\n", conn);
   duet_req_out_append(r, buf, (size_t)n);
 }
 
@@ -201,6 +209,7 @@ static int on_headers_done(http_parser *p) {
   duet_req *r = h->cur;
   snprintf(r->method, sizeof r->method, "%s", http_method_str((enum http_method)p->method));
   r->keep_alive = http_should_keep_alive(p);
+  r->http10 = p->http_major == 1 && p->http_minor == 0;
   if (p->content_length != ULLONG_MAX) {
     r->content_length = (long long)p->content_length;
     if (p->content_length > h->c->srv->opts.max_body) {
@@ -208,9 +217,11 @@ static int on_headers_done(http_parser *p) {
       return -1;
     }
   }
-  /* curl and others wait a second for this before sending a body; only
-   * safe when no earlier response is still due on the connection */
-  if (h->expect_continue && !h->head && p->content_length > 0 && p->content_length != ULLONG_MAX) {
+  /* curl and others wait a second for this before sending a body, a
+   * chunked one too; only safe when no earlier response is still due on
+   * the connection */
+  int body_follows = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+  if (h->expect_continue && !h->head && body_follows) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     duet_conn_write(h->c, cont, sizeof cont - 1);
   }

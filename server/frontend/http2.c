@@ -57,13 +57,14 @@ static void t_head(duet_req *r, int status, const char *ctype, int retry_after, 
   snprintf(st, sizeof st, "%d", status);
   snprintf(ra, sizeof ra, "%d", retry_after);
   snprintf(cl, sizeof cl, "%lld", clen);
-  nghttp2_nv nv[5] = {NV(":status", st), NV("content-type", ctype)};
+  nghttp2_nv nv[6] = {NV(":status", st), NV("content-type", ctype)};
   size_t n = 2;
   if (clen >= 0) nv[n++] = (nghttp2_nv)NV("content-length", cl);
   else nv[n++] = (nghttp2_nv)NV("cache-control", "no-cache");
   if (retry_after > 0) nv[n++] = (nghttp2_nv)NV("retry-after", ra);
+  if (r->allow) nv[n++] = (nghttp2_nv)NV("allow", r->allow);
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_out};
-  if (nghttp2_submit_response(h->s, r->stream_id, nv, n, clen == 0 ? NULL : &prd) < 0)
+  if (nghttp2_submit_response(h->s, r->stream_id, nv, n, clen == 0 || duet_req_is_head(r) ? NULL : &prd) < 0)
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
 }
 

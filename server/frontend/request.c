@@ -86,7 +86,9 @@ void duet_req_respond(duet_req *r, int status, const char *ctype, const char *bo
   r->status = status;
   count_status(r, status);
   r->tp->head(r, status, ctype, retry_after, (long long)len);
-  if (len) r->tp->body(r, body, len);
+  /* HEAD gets the GET's headers, Content-Length included, and no body:
+   * body bytes would be read as the start of the next response */
+  if (len && !duet_req_is_head(r)) r->tp->body(r, body, len);
   duet_req_end(r);
 }
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct duet_conn duet_conn;
 typedef struct duet_req duet_req;
@@ -37,6 +38,7 @@ struct duet_req {
   size_t hdr_bytes;
   int reject_status;  /* transport found the request bad: answer this */
   int status;       /* set by head() */
+  const char *allow; /* static; sent as Allow (405 and OPTIONS answers) */
   int headed, ended;
   double t_start;   /* seconds, loop clock */
   /* handler state */
@@ -47,6 +49,7 @@ struct duet_req {
   char *out;              /* bytes produced and not yet handed to the socket */
   size_t out_len, out_cap, out_off;
   int chunked, keep_alive;
+  int http10;             /* an HTTP/1.0 request: no chunked responses */
   duet_req *next;         /* HTTP/1.1 pipeline order */
 };
 
@@ -59,6 +62,7 @@ int duet_req_set_str(char **dst, const char *p, size_t n); /* copy, NUL-terminat
 int duet_req_out_append(duet_req *r, const char *p, size_t n);
 void duet_req_out_consume(duet_req *r, size_t n);
 static inline size_t duet_req_out_pending(const duet_req *r) { return r->out_len - r->out_off; }
+static inline int duet_req_is_head(const duet_req *r) { return !strcmp(r->method, "HEAD"); }
 
 /* Whole responses. */
 void duet_req_respond(duet_req *r, int status, const char *ctype, const char *body, size_t len,

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "server/frontend/apikey.h"
@@ -56,18 +57,39 @@ static const route ROUTES[] = {
     {"/v1/chat/completions", "POST", duet_chat_completions, 1},
 };
 
+/* The path of an absolute-form target ("http://host:port/v1/models"),
+ * which RFC 9112 3.2.2 requires servers to accept; others as they are. */
+static const char *origin_path(const char *t) {
+  const char *rest = !strncasecmp(t, "http://", 7) ? t + 7 : !strncasecmp(t, "https://", 8) ? t + 8 : NULL;
+  if (!rest) return t;
+  rest += strcspn(rest, "/?");
+  return *rest == '/' ? rest : "/";
+}
+
 void duet_route(duet_req *r) {
   duet_server *s = r->conn->srv;
-  const char *path = r->path ? r->path : "";
+  const char *path = origin_path(r->path ? r->path : "");
   size_t plen = strcspn(path, "?");
+  /* "/v1/models/": a base URL with a trailing slash joined by hand; vLLM
+   * (Starlette) redirects it, we answer it */
+  size_t match = plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen;
   const route *hit = NULL;
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
-    if (strlen(ROUTES[i].path) == plen && !memcmp(ROUTES[i].path, path, plen)) hit = &ROUTES[i];
+    if (strlen(ROUTES[i].path) == match && !memcmp(ROUTES[i].path, path, match)) hit = &ROUTES[i];
   if (!hit) {
     duet_req_error(r, 404, "not_found_error", NULL, "no route for %.*s", (int)(plen > 200 ? 200 : plen), path);
     return;
   }
-  if (strcmp(r->method, hit->method)) {
+  /* HEAD is GET without the body (RFC 9110 9.3.2): monitors probe /health so */
+  int get = !strcmp(hit->method, "GET");
+  const char *allow = get ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+  if (!strcmp(r->method, "OPTIONS")) {
+    r->allow = allow;
+    duet_req_respond(r, 200, "text/plain", "", 0, 0);
+    return;
+  }
+  if (strcmp(r->method, hit->method) && !(get && duet_req_is_head(r))) {
+    r->allow = allow; /* a 405 must say what is allowed (RFC 9110 15.5.6) */
     duet_req_error(r, 405, "invalid_request_error", NULL, "%s takes %s, not %s", hit->path, hit->method, r->method);
     return;
   }

@@ -1,0 +1,66 @@
+# duetd with what other HTTP clients and intermediaries send, beyond the
+# curl/openai defaults: HEAD and OPTIONS (HTTP/1.1 and HTTP/2), a chunked
+# body with Expect: 100-continue, HTTP/1.0 clients, an absolute-form
+# target, a trailing slash, and a UTF-8 BOM before the JSON. Each of these
+# once broke a real client (httpx, h2, HTTP/1.0 tools) or made it wait.
+# Budget: a few seconds.
+. "$DUET_SRC/tests/integration/http_lib.sh"
+
+make_model "$TMP/m"
+start_duetd main --model "$TMP/m" || exit 1
+raw() { node "$SRC/tests/integration/http_abuse.mjs" "$PORT" raw "$1"; }
+
+# --- HEAD: the headers of GET, no body (a body would be read as the next
+# response: httpx failed with "illegal status line") ---
+raw 'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$TMP/head"
+check "HEAD over HTTP/1.1: 200 with Content-Length" grep -q "^Content-Length: 15" "$TMP/head"
+check "HEAD over HTTP/1.1: no body before the next response" \
+  python3 -c 'import sys; t=open(sys.argv[1], encoding="latin1", newline="").read(); sys.exit(not (t.startswith("HTTP/1.1 200") and "\r\n\r\nHTTP/1.1 200" in t and t.count("{") == 1))' "$TMP/head"
+cat >"$TMP/head.mjs" <<'JS'
+import http2 from "node:http2";
+const s = http2.connect(`http://127.0.0.1:${process.argv[2]}`);
+const head = s.request({ ":method": "HEAD", ":path": "/v1/models" });
+let status = 0, bytes = 0;
+head.on("response", (h) => (status = h[":status"]));
+head.on("data", (d) => (bytes += d.length));
+head.on("error", (e) => { console.log("error " + e.code); process.exit(1); });
+head.on("close", () => {
+  const get = s.request({ ":path": "/health" });
+  get.on("response", (h) => { console.log(`${status} ${bytes} ${h[":status"]}`); s.close(); });
+  get.resume();
+});
+head.end();
+JS
+check "HEAD over HTTP/2: 200, no DATA, the session still serves" \
+  [ "$(timeout 10 node "$TMP/head.mjs" "$PORT")" = "200 0 200" ]
+
+# --- OPTIONS and 405 say what is allowed ---
+check "OPTIONS: 200 with Allow" sh -c "curl -si -X OPTIONS '$URL/v1/chat/completions' | grep -qi '^Allow: POST, OPTIONS'"
+check "405 carries Allow" sh -c "curl -si -X DELETE '$URL/health' | grep -qi '^Allow: GET, HEAD, OPTIONS'"
+
+# --- Expect: 100-continue on a chunked body: answered at once, not after
+# the client's wait (curl's is set to 5 s here, 1 s by default) ---
+t=$(curl -s -o "$TMP/body" -w '%{time_total}' --max-time 10 --expect100-timeout 5 "$URL/v1/completions" \
+  -H 'Transfer-Encoding: chunked' -H 'Expect: 100-continue' -d '{"prompt":"hi","max_tokens":2}')
+check "Expect: 100-continue with a chunked body: no wait" python3 -c "import sys; sys.exit(not float('$t') < 2)"
+check "Expect: 100-continue with a chunked body: completion" grep -q text_completion "$TMP/body"
+
+# --- HTTP/1.0: no chunked framing; keep-alive only when both sides say so ---
+B='{"prompt":"hi","max_tokens":3,"stream":true}'
+raw "POST /v1/completions HTTP/1.0\r\nContent-Length: ${#B}\r\n\r\n$B" >"$TMP/h10"
+check "HTTP/1.0 stream: not chunked" sh -c "! grep -qi '^Transfer-Encoding' '$TMP/h10'"
+check "HTTP/1.0 stream: events end in [DONE], then close" sh -c "tail -c 16 '$TMP/h10' | grep -q 'data: \[DONE\]'"
+raw 'GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /health HTTP/1.0\r\n\r\n' >"$TMP/h10ka"
+check "HTTP/1.0 keep-alive: said in the response" grep -q "^Connection: keep-alive" "$TMP/h10ka"
+check "HTTP/1.0 keep-alive: second request answered" [ "$(grep -o 'HTTP/1.1 200' "$TMP/h10ka" | wc -l)" = 2 ]
+
+# --- targets and bodies as other clients write them ---
+raw "GET http://127.0.0.1:$PORT/v1/models?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >"$TMP/abs"
+check "absolute-form target" grep -q "^HTTP/1.1 200" "$TMP/abs"
+check "trailing slash" [ "$(status GET /v1/models/)" = 200 ]
+check "query string" [ "$(status GET '/health?probe=1')" = 200 ]
+printf '\357\273\277{"prompt":"hi","max_tokens":2}' >"$TMP/bom.json"
+check "UTF-8 BOM before the JSON" [ "$(status POST /v1/completions -H 'Content-Type: application/json; charset=utf-8' \
+  --data-binary @"$TMP/bom.json")" = 200 ]
+check "still serving" [ "$(status GET /health)" = 200 ]
+finish
