@@ -360,7 +360,9 @@ static int execute(duet_h1 *h, const char *p, size_t n) {
     h->rest_len = n - used;
     return 0;
   }
-  if (h->p.upgrade) { /* answered with Connection: close; ignore the rest */
+  /* http_parser flags the upgrade with the headers; only once its body is
+   * in (h->cur done) is the rest of the stream another protocol's */
+  if (h->p.upgrade && !h->cur) { /* answered with Connection: close; ignore the rest */
     h->dead = 1;
     duet_conn_pause_read(h->c);
     return 0;

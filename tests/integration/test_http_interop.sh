@@ -1,8 +1,9 @@
 # duetd with what other HTTP clients and intermediaries send, beyond the
 # curl/openai defaults: HEAD and OPTIONS (HTTP/1.1 and HTTP/2), a chunked
-# body with Expect: 100-continue, HTTP/1.0 clients, an absolute-form
-# target, a trailing slash, and a UTF-8 BOM before the JSON. Each of these
-# once broke a real client (httpx, h2, HTTP/1.0 tools) or made it wait.
+# body with Expect: 100-continue, an h2c upgrade with a large body,
+# HTTP/1.0 clients, an absolute-form target, a trailing slash, and a UTF-8
+# BOM before the JSON. Each of these once broke a real client (httpx, h2,
+# curl --http2, HTTP/1.0 tools) or made it wait.
 # Budget: a few seconds.
 . "$DUET_SRC/tests/integration/http_lib.sh"
 
@@ -44,6 +45,12 @@ t=$(curl -s -o "$TMP/body" -w '%{time_total}' --max-time 10 --expect100-timeout 
   -H 'Transfer-Encoding: chunked' -H 'Expect: 100-continue' -d '{"prompt":"hi","max_tokens":2}')
 check "Expect: 100-continue with a chunked body: no wait" python3 -c "import sys; sys.exit(not float('$t') < 2)"
 check "Expect: 100-continue with a chunked body: completion" grep -q text_completion "$TMP/body"
+
+# --- Upgrade: h2c on a POST whose body takes more than one read (curl
+# --http2 sends it so): the body is still HTTP/1.1, the switch comes after ---
+python3 -c 'import json; print(json.dumps({"prompt": "hi", "max_tokens": 2, "user": "x" * 200000}))' >"$TMP/big.json"
+check "h2c upgrade with a 200 kB body" [ "$(curl -s -o /dev/null -w '%{http_version} %{http_code}' --max-time 10 --http2 \
+  "$URL/v1/completions" --data-binary @"$TMP/big.json")" = "2 200" ]
 
 # --- HTTP/1.0: no chunked framing; keep-alive only when both sides say so ---
 B='{"prompt":"hi","max_tokens":3,"stream":true}'
