@@ -27,6 +27,7 @@ typedef struct {
   const char *dir;
   duet_model *m;
   int to_f32;
+  int check_only; /* find and check each tensor's shape, load nothing */
 } loader;
 
 static void *own(loader *ld, size_t bytes) {
@@ -70,7 +71,7 @@ static int oom(loader *ld, const char *name, size_t bytes) {
 static int load_vector(loader *ld, const char *name, int len, int off, int n, const float **out) {
   const duet_st_tensor *t;
   int rc = find(ld, name, len, 0, &t);
-  if (rc < 0) return rc;
+  if (rc < 0 || ld->check_only) return rc;
   float *v = own(ld, (size_t)n * 4);
   if (!v) return oom(ld, name, (size_t)n * 4);
   duet_to_f32(t->dtype, (const char *)t->data + (size_t)off * duet_dtype_size(t->dtype), v, (size_t)n);
@@ -90,7 +91,7 @@ typedef struct {
 static int load_matrix(loader *ld, const char *name, slice s, duet_matrix *out) {
   const duet_st_tensor *t;
   int rc = find(ld, name, s.rows, s.cols, &t);
-  if (rc < 0) return rc;
+  if (rc < 0 || ld->check_only) return rc;
   duet_dtype src_t = t->dtype, dst_t = ld->to_f32 ? DUET_F32 : src_t;
   size_t es = duet_dtype_size(src_t), ds = duet_dtype_size(dst_t);
   const char *src = (const char *)t->data + ((size_t)s.row0 * (size_t)s.cols + (size_t)s.col0) * es;
@@ -209,7 +210,7 @@ static int load_weights(loader *ld) {
   return DUET_OK;
 }
 
-int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **out) {
+static int load(const char *dir, const duet_load_opts *opts, int check_only, duet_model **out) {
   *out = NULL;
   duet_load_opts defaults = {0};
   if (!opts) opts = &defaults;
@@ -227,7 +228,7 @@ int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **ou
     rc = duet_error(DUET_ENOMEM, "%s: out of memory", dir);
   if (rc == DUET_OK) rc = duet_safetensors_open_dir(dir, &m->storage->set);
   if (rc == DUET_OK) {
-    loader ld = {dir, m, opts->to_f32};
+    loader ld = {dir, m, opts->to_f32, check_only};
     rc = load_weights(&ld);
   }
   if (rc < 0) {
@@ -236,6 +237,17 @@ int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **ou
   }
   *out = m;
   return DUET_OK;
+}
+
+int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **out) {
+  return load(dir, opts, 0, out);
+}
+
+int duet_model_check(const char *dir, const duet_load_opts *opts) {
+  duet_model *m;
+  int rc = load(dir, opts, 1, &m);
+  duet_model_free(m);
+  return rc;
 }
 
 void duet_model_free(duet_model *m) {

@@ -98,6 +98,13 @@ typedef struct {
 int duet_model_load(const char *dir, const duet_load_opts *opts, duet_model **out);
 void duet_model_free(duet_model *m);
 
+/* What duet_model_load() would refuse (config, shard counts, memory,
+ * missing or misshapen tensors), found without loading anything: only the
+ * config and the safetensors headers are read. For a process that starts
+ * others to load the model (duetd), so a bad checkpoint is refused at
+ * once with the loader's message. */
+int duet_model_check(const char *dir, const duet_load_opts *opts);
+
 /* Parse and validate config.json (also used by tools that only need the
  * shape). */
 int duet_config_load(const char *config_json_path, duet_config *out);

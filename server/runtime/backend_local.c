@@ -218,6 +218,11 @@ static void on_async(uv_async_t *a) {
 static void free_on_close(uv_handle_t *h) { free(h->data); }
 
 int duet_local_start(duet_backend *b) {
+  /* A checkpoint the worker thread would refuse is refused here, so duetd
+   * exits with the loader's message instead of serving 503 for good. */
+  duet_load_opts lo = {b->o.to_f32, 0, 1};
+  int rc = duet_model_check(b->o.model_dir, &lo);
+  if (rc < 0) return rc;
   local *l = calloc(1, sizeof *l);
   if (!l) return duet_error(DUET_ENOMEM, "in-process backend: out of memory");
   l->b = b;

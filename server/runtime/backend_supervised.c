@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/model.h"
 #include "server/runtime/backend_impl.h"
+#include "server/runtime/topo.h"
 
 #define LISTEN_TAG "DUET_WORKER_LISTENING "
 
@@ -238,16 +240,35 @@ static void start_job(sup *s) {
   uv_read_start((uv_stream_t *)&s->out, on_alloc, on_read);
 }
 
-int duet_supervised_start(duet_backend *b) {
+/* What the job's ranks would refuse (a --tp that does not divide the
+ * model's heads, a misshapen tensor), refused here first: the job would
+ * exit at once and be restarted forever while duetd answered 503, the
+ * reason only in the job's log. With a hostfile the weights may live only
+ * on the other hosts, so then only the config is checked. */
+static int check_layout(const duet_backend *b) {
   if (b->o.n_prefill < 1 || b->o.n_decode < 1)
     return duet_error(DUET_EINVAL, "a worker job needs at least one prefill and one decode group (got %d and %d)",
                       b->o.n_prefill, b->o.n_decode);
+  char path[4096 + 16];
+  duet_config cfg;
+  snprintf(path, sizeof path, "%s/config.json", b->o.model_dir);
+  int rc = duet_config_load(path, &cfg);
+  if (rc < 0) return rc;
+  duet_topo t = {b->o.n_prefill, b->o.n_decode, b->o.tp > 1 ? b->o.tp : 1};
+  if ((rc = duet_topo_validate(&t, duet_topo_size(&t), cfg.n_heads, cfg.n_kv_heads, cfg.hidden)) < 0) return rc;
+  duet_load_opts lo = {b->o.to_f32, 0, t.tp};
+  return b->o.hostfile ? DUET_OK : duet_model_check(b->o.model_dir, &lo);
+}
+
+int duet_supervised_start(duet_backend *b) {
+  int rc = check_layout(b);
+  if (rc < 0) return rc;
   sup *s = calloc(1, sizeof *s);
   if (!s) return duet_error(DUET_ENOMEM, "supervised backend: out of memory");
   s->b = b;
   s->backoff_ms = 500;
   b->impl = s;
-  int rc = duet_sock_client_new(b, 0, on_client_down, &s->client);
+  rc = duet_sock_client_new(b, 0, on_client_down, &s->client);
   if (rc) {
     free(s);
     b->impl = NULL;
