@@ -29,7 +29,46 @@ static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
 static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
+/* \w as the reference spells it (before its newer code points). */
 #define WORD_CHARS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{B2}\\x{B3}\\x{B9}\\x{BC}-\\x{BE}"
+
+static size_t translate_escape(const char *p, int in_class, sbuf *b);
+
+/* The code points of \p{name} that PCRE2's older Unicode lacks, or NULL. */
+static const char *prop_delta(const char *name, size_t n) {
+  for (int i = 0; i < duet_n_regex_props; i++) {
+    const duet_regex_prop *q = &duet_regex_props[i];
+    if (strlen(q->name) == n && memcmp(q->name, name, n) == 0) return q->ranges[0] ? q->ranges : NULL;
+  }
+  return NULL;
+}
+
+/* \p{X} -> [\p{X}<newer ranges>] (no brackets inside a class), \P{X} ->
+ * [^\p{X}<newer ranges>]. \P{X} inside a class would need a union with a
+ * negation, which PCRE2's syntax lacks: it stays as is (only characters
+ * newer than PCRE2's Unicode differ). Returns bytes used, or 0 to copy
+ * the escape through. */
+static size_t translate_prop(const char *p, int in_class, sbuf *b) {
+  const char *end = p[2] == '{' ? strchr(p + 3, '}') : NULL;
+  if (!end || (p[1] == 'P' && in_class)) return 0;
+  const char *delta = prop_delta(p + 3, (size_t)(end - (p + 3)));
+  if (!delta) return 0;
+  size_t used = (size_t)(end - p) + 1;
+  if (!in_class) puts_(b, p[1] == 'P' ? "[^" : "[");
+  puts_(b, "\\p");
+  put(b, p + 2, used - 2);
+  puts_(b, delta);
+  if (!in_class) puts_(b, "]");
+  return used;
+}
+
+/* WORD_CHARS inside a class, each \p{..} with its newer code points. */
+static void put_word_chars(sbuf *b) {
+  for (const char *w = WORD_CHARS; *w;) {
+    if (*w == '\\') w += translate_escape(w, 1, b);
+    else put(b, w++, 1);
+  }
+}
 
 /* Rewrites one backslash escape at p (p[0] == '\\'); returns bytes used. */
 static size_t translate_escape(const char *p, int in_class, sbuf *b) {
@@ -41,11 +80,19 @@ static size_t translate_escape(const char *p, int in_class, sbuf *b) {
   switch (c) {
   case 's': puts_(b, "\\p{White_Space}"); return 2;
   case 'S': puts_(b, "\\P{White_Space}"); return 2;
-  case 'w': puts_(b, in_class ? WORD_CHARS : "[" WORD_CHARS "]"); return 2;
+  case 'w':
   case 'W':
-    if (in_class) break; /* PCRE2's own \W inside a class */
-    puts_(b, "[^" WORD_CHARS "]");
+    if (c == 'W' && in_class) break; /* PCRE2's own \W inside a class */
+    if (!in_class) puts_(b, c == 'W' ? "[^" : "[");
+    put_word_chars(b);
+    if (!in_class) puts_(b, "]");
     return 2;
+  case 'p':
+  case 'P': {
+    size_t used = translate_prop(p, in_class, b);
+    if (used) return used;
+    break;
+  }
   case 'h': puts_(b, in_class ? "0-9A-Fa-f" : "[0-9A-Fa-f]"); return 2;
   case 'u': {
     size_t k = 2;

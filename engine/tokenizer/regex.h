@@ -6,9 +6,18 @@
  * JIT when available. A small translation keeps Oniguruma's meaning where
  * PCRE2's differs, the same rewrites Hugging Face's JavaScript tokenizers
  * apply: \s is White_Space, (?i:...) folds ASCII letters only, '.' excludes
- * only \n, ^ and $ are line anchors, \uHHHH is a code point. */
+ * only \n, ^ and $ are line anchors, \uHHHH is a code point, and \p{..}
+ * classes take the code points of the reference's newer Unicode. */
 
 #include <stddef.h>
+
+/* Code points newer than PCRE2's Unicode tables, by property name
+ * (regex_unicode.c): ranges as PCRE2 class text, added to each \p{name}. */
+typedef struct {
+  const char *name, *ranges;
+} duet_regex_prop;
+extern const duet_regex_prop duet_regex_props[];
+extern const int duet_n_regex_props;
 
 typedef struct duet_regex duet_regex;
 typedef struct duet_regex_scratch duet_regex_scratch;

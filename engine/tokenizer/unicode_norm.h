@@ -3,7 +3,7 @@
 
 /* Unicode normalization forms NFC, NFD, NFKC and NFKD (UAX #15) over
  * UTF-8, driven by tables generated from the Unicode Character Database
- * (unicode_tables.c, see gen_unicode_tables.py). */
+ * (unicode_tables.c, see gen_unicode_tables.mjs). */
 
 #include <stddef.h>
 #include <stdint.h>
