@@ -31,6 +31,12 @@ int duet_tokenizer_token_id(const duet_tokenizer *t, const char *token); /* or D
 int duet_tokenizer_bos_id(const duet_tokenizer *t); /* -1 when none */
 int duet_tokenizer_eos_id(const duet_tokenizer *t); /* -1 when none */
 int duet_tokenizer_is_special(const duet_tokenizer *t, int id);
+/* The bytes token id stands for inside a sequence (malloc'd, NUL-ended),
+ * for logprobs: a byte token's raw bytes, which may be part of a UTF-8
+ * character (OpenAI's "bytes" let clients join them back); a text token's
+ * text as a decode shows it mid-sequence (SentencePiece "\u2581the" is " the",
+ * where a decode of the token alone strips the space). */
+int duet_tokenizer_token_bytes(const duet_tokenizer *t, int id, char **bytes, size_t *len);
 
 /* Streaming detokenizer: feed ids one at a time; each call appends to out
  * the text that is now final (never a partial UTF-8 character) and returns
@@ -38,6 +44,9 @@ int duet_tokenizer_is_special(const duet_tokenizer *t, int id);
 typedef struct duet_detok duet_detok;
 int duet_detok_new(const duet_tokenizer *t, int skip_special, duet_detok **out);
 void duet_detok_free(duet_detok *d);
+/* Before the first push: the ids the stream continues (a prompt), so its
+ * first token reads as it does after them (see detok.c). */
+int duet_detok_prime(duet_detok *d, const int *ids, int n);
 /* Appends up to out_cap bytes; returns bytes written or a negative error.
  * Text that does not fit stays queued and comes first from the next push
  * or finish; call finish until it returns 0 to drain everything. */

@@ -3,6 +3,7 @@
  * end-of-word suffix -> clean-up of tokenization spaces (when the config
  * asks). Ids without a token (holes in a padded vocabulary) are skipped. */
 #include "engine/error.h"
+#include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/tokenizer_impl.h"
 
 #include <stdlib.h>
@@ -77,6 +78,56 @@ int duet_tokenizer_decode(const duet_tokenizer *t, const int *ids, int n_ids, in
   if (t->cleanup) out.n = duet_cleanup_spaces(out.p, out.n);
   out.p[out.n] = 0;
   *text = out.p;
+  *len = out.n;
+  return 0;
+}
+
+long duet_token_raw_bytes(const duet_tokenizer *t, int id, char *raw) {
+  const char *s = t->vocab.tok[id];
+  size_t len = (size_t)t->vocab.len[id];
+  if (len == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>') {
+    raw[0] = (char)strtol(s + 3, NULL, 16);
+    return 1;
+  }
+  if (!duet_pretok_byte_level(t->pretok) || duet_added_find(&t->added, s, len) >= 0) return -1;
+  return duet_byte_level_unmap(s, len, raw);
+}
+
+/* A text token's text inside a sequence: decode([id, id]) past
+ * decode([id]); the lone decode when that is not a prefix. */
+static int text_in_sequence(const duet_tokenizer *t, int id, duet_tbuf *out) {
+  int two[2] = {id, id};
+  duet_tbuf one = {0};
+  int rc = duet_tokenizer_decode_raw(t, two, 2, 0, out);
+  if (!rc) rc = duet_tokenizer_decode_raw(t, two, 1, 0, &one);
+  if (!rc && one.n <= out->n && (!one.n || memcmp(out->p, one.p, one.n) == 0)) {
+    memmove(out->p, out->p + one.n, out->n - one.n);
+    out->n -= one.n;
+  } else if (!rc) {
+    out->n = 0;
+    rc = duet_tokenizer_decode_raw(t, two, 1, 0, out);
+  }
+  duet_tbuf_free(&one);
+  return rc;
+}
+
+int duet_tokenizer_token_bytes(const duet_tokenizer *t, int id, char **bytes, size_t *len) {
+  *bytes = NULL;
+  *len = 0;
+  if (!t || id < 0 || id >= t->vocab.size)
+    return duet_error(DUET_ERANGE, "tokenizer: token id %d out of range [0, %d)", id, t ? t->vocab.size : 0);
+  duet_tbuf out = {0};
+  int rc = duet_tbuf_reserve(&out, t->vocab.tok[id] ? (size_t)t->vocab.len[id] : 0);
+  long rn = rc || !t->vocab.tok[id] ? 0 : duet_token_raw_bytes(t, id, out.p);
+  if (rn >= 0) out.n = (size_t)rn;
+  else rc = text_in_sequence(t, id, &out);
+  if (!rc) rc = duet_tbuf_reserve(&out, 0);
+  if (rc) {
+    duet_tbuf_free(&out);
+    return rc;
+  }
+  out.p[out.n] = 0;
+  *bytes = out.p;
   *len = out.n;
   return 0;
 }

@@ -8,7 +8,6 @@
  * text passes through a hold-back that only releases text no clean-up
  * rule can still change (see hold_cut). */
 #include "engine/error.h"
-#include "engine/tokenizer/byte_level.h"
 #include "engine/tokenizer/tokenizer_impl.h"
 #include "engine/tokenizer/utf8.h"
 
@@ -49,19 +48,6 @@ void duet_detok_free(duet_detok *d) {
   free(d);
 }
 
-/* The raw bytes of a token (byte-level or <0xNN>) into raw (>= len
- * bytes); -1 when the token is text, not bytes. */
-static long token_bytes(const duet_tokenizer *t, int id, char *raw) {
-  const char *s = t->vocab.tok[id];
-  size_t len = (size_t)t->vocab.len[id];
-  if (len == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>') {
-    raw[0] = (char)strtol(s + 3, NULL, 16);
-    return 1;
-  }
-  if (!duet_pretok_byte_level(t->pretok) || duet_added_find(&t->added, s, len) >= 0) return -1;
-  return duet_byte_level_unmap(s, len, raw);
-}
-
 /* Whether the window stops inside a UTF-8 character: gathers the raw
  * bytes of the last tokens back to the start of the last character. */
 static int ends_incomplete(duet_detok *d) {
@@ -70,7 +56,7 @@ static int ends_incomplete(duet_detok *d) {
   for (size_t k = d->win.n; k > d->n_ctx && n < 4; k--) {
     int id = d->win.v[k - 1];
     if (duet_tbuf_reserve(&d->raw, (size_t)d->t->vocab.len[id])) return 0;
-    long rn = token_bytes(d->t, id, d->raw.p);
+    long rn = duet_token_raw_bytes(d->t, id, d->raw.p);
     if (rn <= 0) break;
     const unsigned char *r = (const unsigned char *)d->raw.p + (rn > 4 ? rn - 4 : 0);
     int m = rn > 4 ? 4 : (int)rn, take = m + n > 8 ? 8 - n : m;
@@ -140,12 +126,45 @@ static int step(duet_detok *d, int final) {
   return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
 }
 
+/* Whether id has text in this stream (holes and skipped specials do not). */
+static int in_text(const duet_detok *d, int id) {
+  return d->t->vocab.tok[id] && !(d->skip_special && d->t->special[id]);
+}
+
+/* The last few ids with text of what precedes the stream become the
+ * window's context: a completion then reads as in a decode of prompt and
+ * completion together, as vLLM and llama.cpp print it (SentencePiece's
+ * Strip removes a leading space only at the very start, so unprimed
+ * "Hello" + "\u2581world" streams "world"). A context ending inside a
+ * UTF-8 character is dropped: its lossy text changes once completed. */
+#define PRIME_IDS 4
+int duet_detok_prime(duet_detok *d, const int *ids, int n) {
+  if (!d || n < 0 || (!ids && n) || d->win.n) return duet_error(DUET_EINVAL, "detok: bad prime arguments");
+  int start = n, kept = 0;
+  for (; start > 0 && kept < PRIME_IDS; start--) {
+    int id = ids[start - 1];
+    if (id < 0 || id >= d->t->vocab.size)
+      return duet_error(DUET_ERANGE, "detok: token id %d out of range [0, %d)", id, d->t->vocab.size);
+    kept += in_text(d, id);
+  }
+  int rc = 0;
+  for (int i = start; i < n && !rc; i++)
+    if (in_text(d, ids[i])) rc = duet_ids_push(&d->win, ids[i]);
+  if (rc || ends_incomplete(d)) {
+    d->win.n = 0;
+    return rc;
+  }
+  d->n_ctx = d->win.n;
+  d->ctx_text.n = 0;
+  return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
+}
+
 int duet_detok_push(duet_detok *d, int id, char *out, size_t out_cap) {
   if (!d || (!out && out_cap)) return duet_error(DUET_EINVAL, "detok: bad arguments");
   const duet_tokenizer *t = d->t;
   if (id < 0 || id >= t->vocab.size)
     return duet_error(DUET_ERANGE, "detok: token id %d out of range [0, %d)", id, t->vocab.size);
-  if (t->vocab.tok[id] && !(d->skip_special && t->special[id])) {
+  if (in_text(d, id)) {
     int rc = duet_ids_push(&d->win, id);
     rc = rc ? rc : step(d, 0);
     if (rc) return rc;

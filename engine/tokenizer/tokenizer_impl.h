@@ -35,6 +35,9 @@ size_t duet_cleanup_spaces(char *s, size_t len);
 /* Token string -> id: added tokens first, then the model (or -1). */
 int duet_tokenizer_lookup(const void *t, const char *s, size_t len);
 /* Decodes ids into out (appended), without clean-up. */
+/* The raw bytes of a byte token (byte-level or <0xNN>) into raw (>= the
+ * token string's length); -1 when the token is text, not bytes. */
+long duet_token_raw_bytes(const duet_tokenizer *t, int id, char *raw);
 int duet_tokenizer_decode_raw(const duet_tokenizer *t, const int *ids, int n, int skip_special,
                               duet_tbuf *out);
 

@@ -95,36 +95,36 @@ json_t *duet_resp_whole(const duet_job *j) {
   return o;
 }
 
-/* A token's text for logprobs: its own decoding (may be a lone piece of a
- * multi-byte character, as OpenAI also reports them), or "token_id:N" when
- * the client asked for ids (vLLM's return_tokens_as_token_ids: a piece of a
- * character or two tokens with the same text stay distinguishable). */
-static json_t *tok_text(const duet_job *j, int id) {
+/* A token's text for logprobs as it reads inside the sequence (" the" for
+ * SentencePiece's "\u2581the"; a piece of a character shows as U+FFFD,
+ * as OpenAI also reports them), or "token_id:N" when the client asked for
+ * ids (vLLM's return_tokens_as_token_ids: a piece of a character or two
+ * tokens with the same text stay distinguishable). With raw, the token's
+ * bytes go there too (chat's "bytes": a piece of a character's own). */
+static json_t *tok_text(const duet_job *j, int id, json_t **raw) {
   char *t = NULL;
   size_t n = 0;
-  if (duet_tokenizer_decode(j->s->tok, &id, 1, 0, &t, &n) < 0) return json_string("");
-  json_t *s = text(t, n); /* a piece of a character shows as U+FFFD */
+  if (duet_tokenizer_token_bytes(j->s->tok, id, &t, &n) < 0) n = 0;
+  json_t *s = text(t ? t : "", n);
+  if (raw) {
+    *raw = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(*raw, json_integer((unsigned char)t[i]));
+  }
   free(t);
   return s;
 }
 
-static json_t *tok_str(const duet_job *j, int id) {
-  if (!j->p.tokens_as_ids) return tok_text(j, id);
+static json_t *tok_str(const duet_job *j, int id, json_t **raw) {
+  if (!j->p.tokens_as_ids) return tok_text(j, id, raw);
   char buf[32];
   snprintf(buf, sizeof buf, "token_id:%d", id);
+  if (raw) json_decref(tok_text(j, id, raw));
   return json_string(buf);
 }
 
-static json_t *bytes_of(json_t *s) {
-  json_t *a = json_array();
-  const unsigned char *p = (const unsigned char *)json_string_value(s);
-  for (size_t i = 0; i < json_string_length(s); i++) json_array_append_new(a, json_integer(p[i]));
-  return a;
-}
-
 static json_t *chat_entry(const duet_job *j, int id, float logprob) {
-  json_t *s = tok_str(j, id);
-  return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", bytes_of(s));
+  json_t *bytes = NULL, *s = tok_str(j, id, &bytes);
+  return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", bytes);
 }
 
 json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n, size_t off) {
@@ -143,15 +143,15 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
   }
   json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *s = tok_text(j, ids[i]); /* offsets count the text, whatever the token shows */
+    json_t *s = tok_text(j, ids[i], NULL); /* offsets count the text, whatever the token shows */
     json_array_append_new(offs, json_integer((json_int_t)off));
     off += json_string_length(s);
-    if (j->p.tokens_as_ids) json_decref(s), s = tok_str(j, ids[i]);
+    if (j->p.tokens_as_ids) json_decref(s), s = tok_str(j, ids[i], NULL);
     json_array_append_new(toks, s);
     json_array_append_new(lps, json_real(lp[i].logprob));
     json_t *t = json_object();
     for (int k = 0; k < lp[i].n_top && k < top; k++) {
-      json_t *ks = tok_str(j, lp[i].top_ids[k]);
+      json_t *ks = tok_str(j, lp[i].top_ids[k], NULL);
       json_object_set_new(t, json_string_value(ks), json_real(lp[i].top_logprobs[k]));
       json_decref(ks);
     }

@@ -69,5 +69,13 @@ check "query string" [ "$(status GET '/health?probe=1')" = 200 ]
 printf '\357\273\277{"prompt":"hi","max_tokens":2}' >"$TMP/bom.json"
 check "UTF-8 BOM before the JSON" [ "$(status POST /v1/completions -H 'Content-Type: application/json; charset=utf-8' \
   --data-binary @"$TMP/bom.json")" = 200 ]
+# chat logprobs' "bytes" are each token's own bytes (the byte-level test
+# tokenizer splits characters), so joined they are the content
+curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' -d '{"messages": [{"role": "user",
+  "content": "h\u00e9llo w\u00f6rld \u4e16"}], "max_tokens": 24, "logprobs": true, "temperature": 0}' >"$TMP/lpb"
+check "chat logprobs: bytes join to the content" python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))["choices"][0]
+b = bytes(x for e in c["logprobs"]["content"] for x in e["bytes"])
+sys.exit(not (len(c["logprobs"]["content"]) == 24 and b.decode("utf-8", "replace") == c["message"]["content"]))' "$TMP/lpb"
 check "still serving" [ "$(status GET /health)" = 200 ]
 finish

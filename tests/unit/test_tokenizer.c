@@ -52,6 +52,31 @@ static void check_lines(const char *m, duet_tokenizer *t, const char *text, size
   CHECK(bad == 0 && line == json_array_size(lines), "%s: %d of %zu lines differ", m, bad, line);
 }
 
+/* Pushes ids through d with a 16-byte output buffer, then finishes and
+ * drains; the text goes to acc (cap bytes; *got counts all). Returns the
+ * number of errors; *bad_utf8 counts chunks that are not whole UTF-8. */
+static int stream_ids(const char *m, duet_detok *d, const int *ids, int n, char *acc, size_t cap, size_t *got,
+                      int *bad_utf8) {
+  char out[16];
+  int err = 0;
+  *got = 0;
+  for (int i = 0; i <= n; i++) {
+    for (;;) {
+      int r = i < n ? duet_detok_push(d, ids[i], out, sizeof out) : duet_detok_finish(d, out, sizeof out);
+      if (r < 0) {
+        if (err < 2) fprintf(stderr, "%s: stream error at id %d: %s\n", m, i, duet_last_error());
+        err++;
+        break;
+      }
+      *bad_utf8 += duet_utf8_invalid_at(out, (size_t)r) >= 0;
+      if (*got + (size_t)r <= cap) memcpy(acc + *got, out, (size_t)r);
+      *got += (size_t)r;
+      if (i < n || r == 0) break; /* finish: drain until empty */
+    }
+  }
+  return err;
+}
+
 /* Streams ids through the detokenizer with a small output buffer: every
  * chunk is whole UTF-8 characters and together they are the full decode. */
 static void check_stream(const char *m, duet_tokenizer *t, const int *ids, int n, int skip) {
@@ -61,24 +86,8 @@ static void check_stream(const char *m, duet_tokenizer *t, const int *ids, int n
   duet_detok *d;
   duet_detok_new(t, skip, &d);
   size_t cap = 1 << 20, got = 0;
-  char *acc = malloc(cap), out[16];
-  int bad_utf8 = 0, err = 0;
-  for (int i = 0; i <= n; i++) {
-    for (;;) {
-      int r = i < n ? duet_detok_push(d, ids[i], out, sizeof out) : duet_detok_finish(d, out, sizeof out);
-      if (r < 0) {
-        if (err < 2) fprintf(stderr, "%s: stream error at id %d: %s\n", m, i, duet_last_error());
-        err++;
-        break;
-      }
-      bad_utf8 += duet_utf8_invalid_at(out, (size_t)r) >= 0;
-      if (got + (size_t)r <= cap) memcpy(acc + got, out, (size_t)r);
-      got += (size_t)r;
-      if (i < n || r == 0) break; /* finish: drain until empty */
-      (void)0;
-    }
-    if (i < n) continue;
-  }
+  char *acc = malloc(cap);
+  int bad_utf8 = 0, err = stream_ids(m, d, ids, n, acc, cap, &got, &bad_utf8);
   CHECK(!err && !bad_utf8, "%s: stream (skip=%d): %d errors, %d chunks not whole UTF-8", m, skip, err, bad_utf8);
   size_t k = 0;
   while (k < got && k < full_len && acc[k] == full[k]) k++;
@@ -87,6 +96,63 @@ static void check_stream(const char *m, duet_tokenizer *t, const int *ids, int n
   duet_detok_free(d);
   free(acc);
   free(full);
+}
+
+/* A stream primed with the ids before a split point continues the decode
+ * of the whole: decode(prefix) + stream == decode(all), wherever
+ * decode(prefix) is a prefix of decode(all) (a split inside a character
+ * or a clean-up rule is not). SentencePiece's first-token space survives. */
+static void check_prime(const char *m, duet_tokenizer *t, const int *ids, int n) {
+  char *full, *pre, *acc = malloc(1 << 20);
+  size_t full_len, pre_len, got = 0;
+  int tried = 0, bad = 0, bad_utf8 = 0, err = 0;
+  duet_tokenizer_decode(t, ids, n, 1, &full, &full_len);
+  for (int s = 1; s < 24; s++) {
+    int k = (int)((long)n * s / 24);
+    if (duet_tokenizer_decode(t, ids, k, 1, &pre, &pre_len) == 0 && pre_len <= full_len &&
+        memcmp(pre, full, pre_len) == 0) {
+      duet_detok *d;
+      duet_detok_new(t, 1, &d);
+      err += duet_detok_prime(d, ids, k) != 0;
+      err += stream_ids(m, d, ids + k, n - k, acc, 1 << 20, &got, &bad_utf8);
+      bad += got != full_len - pre_len || memcmp(acc, full + pre_len, got) != 0;
+      tried++;
+      duet_detok_free(d);
+    }
+    free(pre);
+  }
+  CHECK(tried >= 12 && !bad && !err && !bad_utf8, "%s: primed streams: %d of %d differ, %d errors, %d not UTF-8", m,
+        bad, tried, err, bad_utf8);
+  free(full);
+  free(acc);
+}
+
+/* Logprobs' token bytes: joined over ids[1..n) they are what those ids add
+ * to the decode of ids[0] (tokenizers without clean-up); byte tokens give
+ * their raw bytes, pieces of characters included. */
+static void check_token_bytes(const char *m, duet_tokenizer *t, const int *ids, int n) {
+  char *full, *first, *b;
+  size_t full_len, first_len, bl, got = 0, cap = 1 << 20;
+  char *acc = malloc(cap);
+  int err = 0;
+  duet_tokenizer_decode(t, ids, n, 0, &full, &full_len);
+  duet_tokenizer_decode(t, ids, 1, 0, &first, &first_len);
+  for (int i = 1; i < n; i++) {
+    if (duet_tokenizer_token_bytes(t, ids[i], &b, &bl) != 0) {
+      err++;
+      continue;
+    }
+    if (got + bl <= cap) memcpy(acc + got, b, bl);
+    got += bl;
+    free(b);
+  }
+  CHECK(!err && first_len + got == full_len && memcmp(full, first, first_len) == 0 &&
+            memcmp(full + first_len, acc, got) == 0,
+        "%s: token bytes joined differ from the decode (%d errors, %zu+%zu vs %zu bytes)", m, err, first_len, got,
+        full_len);
+  free(full);
+  free(first);
+  free(acc);
 }
 
 /* Text the detokenizer may still hold back with clean-up on: no three
@@ -208,6 +274,8 @@ static void test_model(const char *m, const char *text, size_t len, int cleanup)
     check_stream(m, t, ids_sp, n_sp, skip);
   }
   check_stream_latency(m, t, ids_sp, n_sp, cleanup);
+  check_prime(m, t, ids_sp, n_sp);
+  if (!cleanup) check_token_bytes(m, t, ids, n);
   check_stream_random(m, t);
   printf("%s: load %.2f s, encode %.1f MB/s, %d ids\n", m, t1 - t0, 2 * len / (t2 - t1) / 1e6, n);
   free(ids);
