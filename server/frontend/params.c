@@ -124,8 +124,9 @@ int duet_params_parse(const json_t *b, int chat, int cap, int max_n, duet_params
   if (integer(b, "seed", -(1LL << 62), 1LL << 62, &x, e)) return -1;
   sp->seed = (uint64_t)x;
   x = 0;
-  if (chat && integer(b, "max_completion_tokens", 1, cap, &x, e)) return -1;
+  /* both given: the newer max_completion_tokens wins, as in vLLM */
   if (integer(b, "max_tokens", 1, cap, &x, e)) return -1;
+  if (chat && integer(b, "max_completion_tokens", 1, cap, &x, e)) return -1;
   p->max_tokens = (int)x;
   x = 1;
   if (integer(b, "n", 1, max_n, &x, e)) return -1;

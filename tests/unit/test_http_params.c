@@ -38,6 +38,11 @@ int main(void) {
         "a full set of valid parameters");
   json_decref(j);
 
+  j = parse("{\"max_tokens\":9,\"max_completion_tokens\":5}");
+  rc = duet_params_parse(j, 1, 100, 4, &p, &e);
+  CHECK(rc == 0 && p.max_tokens == 5, "chat: max_completion_tokens wins over max_tokens (got %d)", p.max_tokens);
+  json_decref(j);
+
   expect("{\"temperature\":2.5}", 0, "temperature");
   expect("{\"temperature\":null}", 0, NULL);
   expect("{\"top_p\":0}", 0, "top_p");
