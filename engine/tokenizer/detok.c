@@ -126,9 +126,10 @@ static int step(duet_detok *d, int final) {
   return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
 }
 
-/* Whether id has text in this stream (holes and skipped specials do not). */
+/* Whether id has text in this stream: holes, skipped specials and ids past
+ * the tokenizer's vocabulary (a model's padded rows) do not. */
 static int in_text(const duet_detok *d, int id) {
-  return d->t->vocab.tok[id] && !(d->skip_special && d->t->special[id]);
+  return id >= 0 && id < d->t->vocab.size && d->t->vocab.tok[id] && !(d->skip_special && d->t->special[id]);
 }
 
 /* The last few ids with text of what precedes the stream become the
@@ -141,12 +142,7 @@ static int in_text(const duet_detok *d, int id) {
 int duet_detok_prime(duet_detok *d, const int *ids, int n) {
   if (!d || n < 0 || (!ids && n) || d->win.n) return duet_error(DUET_EINVAL, "detok: bad prime arguments");
   int start = n, kept = 0;
-  for (; start > 0 && kept < PRIME_IDS; start--) {
-    int id = ids[start - 1];
-    if (id < 0 || id >= d->t->vocab.size)
-      return duet_error(DUET_ERANGE, "detok: token id %d out of range [0, %d)", id, d->t->vocab.size);
-    kept += in_text(d, id);
-  }
+  for (; start > 0 && kept < PRIME_IDS; start--) kept += in_text(d, ids[start - 1]);
   int rc = 0;
   for (int i = start; i < n && !rc; i++)
     if (in_text(d, ids[i])) rc = duet_ids_push(&d->win, ids[i]);

@@ -327,8 +327,8 @@ static int make_choices(duet_job *j) {
     c->open = 1;
     c->prompt_tokens = j->prompt_lens[c->prompt];
     int rc = duet_detok_new(j->s->tok, 1, &c->detok);
-    if (rc == 0) rc = duet_detok_prime(c->detok, j->prompts[c->prompt], c->prompt_tokens);
     if (rc < 0) return rc;
+    duet_detok_prime(c->detok, j->prompts[c->prompt], c->prompt_tokens); /* failing, the text starts afresh */
   }
   j->open = j->n_choices;
   return 0;

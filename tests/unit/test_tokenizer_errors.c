@@ -150,6 +150,14 @@ static void test_config(void) {
   duet_detok_new(t, 0, &d);
   CHECK(duet_detok_push(d, -5, out, sizeof out) == DUET_ERANGE, "detok bad id");
   duet_detok_free(d);
+  int padded[] = {0, -1, 99, 1}; /* a prompt with ids past the tokenizer's vocabulary: no text, no error */
+  duet_detok_new(t, 0, &d);
+  CHECK(duet_detok_prime(d, padded, 4) == 0, "detok prime with ids past the vocabulary: %s", duet_last_error());
+  CHECK(duet_detok_prime(d, padded, 4) == DUET_EINVAL, "detok primed twice");
+  duet_detok_free(d);
+  char *tb;
+  size_t tbl;
+  CHECK(duet_tokenizer_token_bytes(t, 99, &tb, &tbl) == DUET_ERANGE && tb == NULL, "token bytes out of range");
   CHECK(duet_tokenizer_token_id(t, "zzz") == DUET_ENOENT, "unknown token string");
   duet_tokenizer_free(t);
   unlink("tokenizer_config.json");
