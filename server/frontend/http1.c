@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/frontend/cors.h"
 #include "server/frontend/http2.h"
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
@@ -25,6 +26,7 @@ struct duet_h1 {
   size_t hdr_bytes;
   int h2c;                /* Upgrade: h2c seen */
   int expect_continue;    /* Expect: 100-continue seen */
+  int continue_due;       /* cur waits for a 100 that earlier responses hold back */
   char *h2settings;       /* HTTP2-Settings value */
   char *rest;             /* bytes held back while paused */
   size_t rest_len;
@@ -34,6 +36,12 @@ struct duet_h1 {
 };
 
 static void pump(duet_h1 *h);
+
+static void send_continue(duet_h1 *h) {
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  h->continue_due = 0;
+  duet_conn_write(h->c, cont, sizeof cont - 1);
+}
 
 static const char *reason(int s) {
   switch (s) {
@@ -50,6 +58,18 @@ static const char *reason(int s) {
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return s < 300 ? "OK" : s < 500 ? "Client Error" : "Server Error";
+  }
+}
+
+/* Appended field by field: an echoed Access-Control-Request-Headers may be
+ * as long as the request's header limit. */
+static void put_cors(duet_req *r) {
+  duet_hdr h[DUET_CORS_MAX];
+  for (int i = 0, k = duet_cors_headers(r, h); i < k; i++) {
+    duet_req_out_append(r, h[i].name, strlen(h[i].name));
+    duet_req_out_append(r, ": ", 2);
+    duet_req_out_append(r, h[i].value, strlen(h[i].value));
+    duet_req_out_append(r, "\r\n", 2);
   }
 }
 
@@ -72,9 +92,11 @@ static void t_head(duet_req *r, int status, const char *ctype, int retry_after, 
   }
   if (retry_after > 0) n += snprintf(buf + n, sizeof buf - n, "Retry-After: %d\r\n", retry_after);
   if (r->allow) n += snprintf(buf + n, sizeof buf - n, "Allow: %s\r\n", r->allow);
+  duet_req_out_append(r, buf, (size_t)n);
+  put_cors(r);
   /* HTTP/1.0 closes unless the response says keep-alive too */
   const char *conn = !r->keep_alive ? "Connection: close\r\n" : r->http10 ? "Connection: keep-alive\r\n" : "";
-  n += snprintf(buf + n, sizeof buf - n, "%s\r\n", conn);
+  n = snprintf(buf, sizeof buf, "%s\r\n", conn);
   duet_req_out_append(r, buf, (size_t)n);
 }
 
@@ -121,6 +143,8 @@ static void pump(duet_h1 *h) {
       return;
     }
   }
+  /* the last earlier response is out: the 100 is the next message */
+  if (!h->head && h->continue_due && !c->closing && !h->dead) send_continue(h);
   if (h->paused && h->nq < h->c->srv->opts.max_pipeline) duet_conn_kick(c);
 }
 
@@ -143,10 +167,10 @@ static void commit_header(duet_h1 *h) {
   h->in_value = 0;
   const char *v = h->val ? h->val : "";
   size_t n = h->val_len;
-  if (!strcmp(h->field, "authorization")) duet_req_set_str(&h->cur->auth, v, n);
-  else if (!strcmp(h->field, "upgrade")) h->h2c = n == 3 && !strncasecmp(v, "h2c", 3);
+  if (!strcmp(h->field, "upgrade")) h->h2c = n == 3 && !strncasecmp(v, "h2c", 3);
   else if (!strcmp(h->field, "http2-settings")) duet_req_set_str(&h->h2settings, v, n);
   else if (!strcmp(h->field, "expect")) h->expect_continue = n == 12 && !strncasecmp(v, "100-continue", 12);
+  else duet_req_header(h->cur, h->field, h->field_len, v, n);
   h->field_len = 0;
   h->field[0] = 0;
   h->val_len = 0;
@@ -158,6 +182,7 @@ static int on_begin(http_parser *p) {
   h->hdr_bytes = 0;
   h->h2c = 0;
   h->expect_continue = 0;
+  h->continue_due = 0;
   h->in_value = 0;
   h->field_len = 0;
   return h->cur ? 0 : 1;
@@ -217,19 +242,25 @@ static int on_headers_done(http_parser *p) {
       return -1;
     }
   }
-  /* curl and others wait a second for this before sending a body, a
-   * chunked one too; only safe when no earlier response is still due on
-   * the connection */
+  /* curl and others wait (a second) for a 100 before sending a body, a
+   * chunked one too. RFC 9110 10.1.1 wants it at once, but HTTP/1.1 has no
+   * way to say which request an interim response belongs to but its place
+   * in the byte stream: written while an earlier response is still going
+   * out, it would land inside that response or be read as its 100.
+   * So a request behind others gets its 100 from pump() once they are out
+   * (not at all if its body comes first: then the client did not wait). An
+   * HTTP/1.0 request's expectation is ignored (10.1.1). */
   int body_follows = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
-  if (h->expect_continue && !h->head && body_follows) {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    duet_conn_write(h->c, cont, sizeof cont - 1);
+  if (h->expect_continue && !r->http10 && body_follows) {
+    if (h->head) h->continue_due = 1;
+    else send_continue(h);
   }
   return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
   duet_h1 *h = p->data;
+  h->continue_due = 0; /* the body is coming: a 100 now may be omitted */
   if (duet_req_append_body(h->cur, at, n, h->c->srv->opts.max_body) < 0) {
     h->err_status = 413;
     return 1;
@@ -241,6 +272,7 @@ static int on_complete(http_parser *p) {
   duet_h1 *h = p->data;
   duet_req *r = h->cur;
   h->cur = NULL;
+  h->continue_due = 0;
   if (p->upgrade && h->h2c && h->h2settings && !h->head) {
     h->upgrade = r; /* switched over once execute returns */
     return 0;

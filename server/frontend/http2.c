@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "server/frontend/cors.h"
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
 #include "server/frontend/router.h"
@@ -57,12 +58,16 @@ static void t_head(duet_req *r, int status, const char *ctype, int retry_after, 
   snprintf(st, sizeof st, "%d", status);
   snprintf(ra, sizeof ra, "%d", retry_after);
   snprintf(cl, sizeof cl, "%lld", clen);
-  nghttp2_nv nv[6] = {NV(":status", st), NV("content-type", ctype)};
+  nghttp2_nv nv[5 + DUET_CORS_MAX] = {NV(":status", st), NV("content-type", ctype)};
   size_t n = 2;
   if (clen >= 0) nv[n++] = (nghttp2_nv)NV("content-length", cl);
   else nv[n++] = (nghttp2_nv)NV("cache-control", "no-cache");
   if (retry_after > 0) nv[n++] = (nghttp2_nv)NV("retry-after", ra);
   if (r->allow) nv[n++] = (nghttp2_nv)NV("allow", r->allow);
+  duet_hdr cors[DUET_CORS_MAX];
+  for (int i = 0, k = duet_cors_headers(r, cors); i < k; i++)
+    nv[n++] = (nghttp2_nv){(uint8_t *)cors[i].name, (uint8_t *)cors[i].value, strlen(cors[i].name),
+                           strlen(cors[i].value), NGHTTP2_NV_FLAG_NONE};
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_out};
   if (nghttp2_submit_response(h->s, r->stream_id, nv, n, clen == 0 || duet_req_is_head(r) ? NULL : &prd) < 0)
     nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
@@ -109,8 +114,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
   const char *n = (const char *)name, *v = (const char *)value;
   if (nlen == 7 && !memcmp(n, ":method", 7)) snprintf(r->method, sizeof r->method, "%.*s", (int)vlen, v);
   else if (nlen == 5 && !memcmp(n, ":path", 5)) duet_req_set_str(&r->path, v, vlen);
-  else if (nlen == 13 && !memcmp(n, "authorization", 13)) duet_req_set_str(&r->auth, v, vlen);
   else if (nlen == 14 && !memcmp(n, "content-length", 14)) r->content_length = atoll(v);
+  else duet_req_header(r, n, nlen, v, vlen);
   if (r->content_length > (long long)h->c->srv->opts.max_body) r->reject_status = 413;
   return 0;
 }

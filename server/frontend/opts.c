@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "server/frontend/cors.h"
 
 void duet_opts_defaults(duet_opts *o) {
   memset(o, 0, sizeof *o);
@@ -23,6 +24,7 @@ void duet_opts_defaults(duet_opts *o) {
   o->drain_timeout = 30;
   o->retry_after = 1;
   o->api_key = getenv("DUET_API_KEY");
+  o->allowed_origin = "*"; /* as vLLM: browser clients work out of the box */
 }
 
 void duet_opts_usage(const char *prog) {
@@ -32,6 +34,7 @@ void duet_opts_usage(const char *prog) {
           "         --prefill P --decode D [--tp T] [--hostfile F] [--worker-bin PATH]\n"
           "         [--kv-blocks N] [--f32]\n"
           "serving: --served-model-name NAME --api-key KEY --tls-cert PEM --tls-key PEM\n"
+          "         --allowed-origin ORIGIN (CORS; default *, none: off)\n"
           "limits:  --max-body B --max-header B --max-tokens N --max-streams N --max-conns N\n"
           "         --max-queued N --max-n N --max-pipeline N --idle-timeout S\n"
           "         --slow-timeout S --drain-timeout S --retry-after S\n"
@@ -64,6 +67,7 @@ static const flag FLAGS[] = {
     F("--max-pipeline", K_INT, max_pipeline), F("--idle-timeout", K_SEC, idle_timeout),
     F("--slow-timeout", K_SEC, slow_timeout), F("--drain-timeout", K_SEC, drain_timeout),
     F("--retry-after", K_INT, retry_after), F("-v", K_FLAG, verbose),
+    F("--allowed-origin", K_STR, allowed_origin),
 };
 #undef F
 
@@ -101,6 +105,9 @@ static int check(const duet_opts *o) {
     return duet_error(DUET_EINVAL, "--prefill and --decode go together");
   if (o->workers_addr && o->n_prefill > 0)
     return duet_error(DUET_EINVAL, "--workers and --prefill/--decode exclude each other");
+  if (duet_cors_origin_ok(o->allowed_origin))
+    return duet_error(DUET_EINVAL, "--allowed-origin: '%s' is not *, none or one origin (scheme://host[:port])",
+                      o->allowed_origin);
   if (o->max_body < 16 || o->max_header < 256 || o->max_tokens < 1 || o->max_streams < 1 ||
       o->max_conns < 1 || o->max_queued < 1 || o->max_n < 1 || o->max_pipeline < 1)
     return duet_error(DUET_EINVAL, "a limit is below its minimum (body 16, header 256, others 1)");

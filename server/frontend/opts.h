@@ -20,6 +20,7 @@ typedef struct {
   int to_f32;                /* --f32 */
   const char *tls_cert, *tls_key; /* --tls-cert --tls-key */
   const char *api_key;       /* --api-key (or env DUET_API_KEY) */
+  const char *allowed_origin; /* --allowed-origin for CORS, default "*"; "none": no CORS */
   /* limits */
   size_t max_body;           /* --max-body bytes (413 over it) */
   size_t max_header;         /* --max-header bytes of request line + headers (431) */

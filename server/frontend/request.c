@@ -23,6 +23,9 @@ void duet_req_free(duet_req *r) {
   if (!r->ended && r->on_abort) r->on_abort(r);
   free(r->path);
   free(r->auth);
+  free(r->origin);
+  free(r->acr_method);
+  free(r->acr_headers);
   free(r->body);
   free(r->out);
   free(r);
@@ -59,6 +62,17 @@ int duet_req_set_str(char **dst, const char *p, size_t n) {
   free(*dst);
   *dst = q;
   return 0;
+}
+
+static int named(const char *name, size_t nlen, const char *want) {
+  return nlen == strlen(want) && !memcmp(name, want, nlen);
+}
+
+void duet_req_header(duet_req *r, const char *name, size_t nlen, const char *v, size_t vlen) {
+  if (named(name, nlen, "authorization")) duet_req_set_str(&r->auth, v, vlen);
+  else if (named(name, nlen, "origin")) duet_req_set_str(&r->origin, v, vlen);
+  else if (named(name, nlen, "access-control-request-method")) duet_req_set_str(&r->acr_method, v, vlen);
+  else if (named(name, nlen, "access-control-request-headers")) duet_req_set_str(&r->acr_headers, v, vlen);
 }
 
 int duet_req_out_append(duet_req *r, const char *p, size_t n) {

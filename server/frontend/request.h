@@ -31,6 +31,9 @@ struct duet_req {
   char method[12];
   char *path;       /* as sent, query included */
   char *auth;       /* Authorization header, or NULL */
+  char *origin;     /* Origin, or NULL (CORS) */
+  char *acr_method; /* Access-Control-Request-Method (a preflight) */
+  char *acr_headers; /* Access-Control-Request-Headers */
   char *body;
   size_t body_len, body_cap;
   long long content_length; /* -1 when absent */
@@ -58,6 +61,9 @@ duet_req *duet_req_new(duet_conn *c, const duet_req_transport *tp);
 void duet_req_free(duet_req *r);
 int duet_req_append_body(duet_req *r, const char *p, size_t n, size_t limit);
 int duet_req_set_str(char **dst, const char *p, size_t n); /* copy, NUL-terminated */
+/* A header field both transports read the same way (Authorization, the
+ * CORS ones); name lower-cased. Others are ignored. */
+void duet_req_header(duet_req *r, const char *name, size_t nlen, const char *v, size_t vlen);
 /* Output staging used by both transports. */
 int duet_req_out_append(duet_req *r, const char *p, size_t n);
 void duet_req_out_consume(duet_req *r, size_t n);

@@ -84,7 +84,7 @@ void duet_route(duet_req *r) {
   int get = !strcmp(hit->method, "GET");
   const char *allow = get ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
   if (!strcmp(r->method, "OPTIONS")) {
-    r->allow = allow;
+    r->allow = allow; /* also a CORS preflight's Access-Control-Allow-Methods (cors.c) */
     duet_req_respond(r, 200, "text/plain", "", 0, 0);
     return;
   }

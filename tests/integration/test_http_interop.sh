@@ -1,9 +1,10 @@
 # duetd with what other HTTP clients and intermediaries send, beyond the
 # curl/openai defaults: HEAD and OPTIONS (HTTP/1.1 and HTTP/2), a chunked
-# body with Expect: 100-continue, an h2c upgrade with a large body,
-# HTTP/1.0 clients, an absolute-form target, a trailing slash, and a UTF-8
-# BOM before the JSON. Each of these once broke a real client (httpx, h2,
-# curl --http2, HTTP/1.0 tools) or made it wait.
+# body with Expect: 100-continue (also pipelined behind a stream), an h2c
+# upgrade with a large body, HTTP/1.0 clients, an absolute-form target, a
+# trailing slash, a UTF-8 BOM before the JSON, and CORS (browser clients).
+# Each of these once broke a real client (httpx, h2, curl --http2, HTTP/1.0
+# tools, web UIs) or made it wait.
 # Budget: a few seconds.
 . "$DUET_SRC/tests/integration/http_lib.sh"
 
@@ -77,5 +78,74 @@ check "chat logprobs: bytes join to the content" python3 -c 'import json, sys
 c = json.load(open(sys.argv[1]))["choices"][0]
 b = bytes(x for e in c["logprobs"]["content"] for x in e["bytes"])
 sys.exit(not (len(c["logprobs"]["content"]) == 24 and b.decode("utf-8", "replace") == c["message"]["content"]))' "$TMP/lpb"
+# --- CORS: browser clients (web UIs calling the API with fetch) read
+# responses only with Access-Control-Allow-Origin, and send a preflight
+# first for a JSON POST with Authorization ---
+O='Origin: http://ui.example'
+cors_hdr() { grep -qi "^access-control-allow-origin: $1"; }
+curl -si --max-time 10 -H "$O" "$URL/v1/models" >"$TMP/cors"
+check "CORS: a request with Origin gets Access-Control-Allow-Origin: *" cors_hdr '\*' <"$TMP/cors"
+curl -si --max-time 10 "$URL/v1/models" >"$TMP/nocors"
+check "CORS: none without Origin" sh -c "! grep -qi '^access-control' '$TMP/nocors'"
+curl -si --max-time 10 -X OPTIONS -H "$O" -H 'Access-Control-Request-Method: POST' \
+  -H 'Access-Control-Request-Headers: authorization,content-type,x-stainless-os' "$URL/v1/chat/completions" >"$TMP/pre"
+check "CORS preflight: 2xx" grep -q "^HTTP/1.1 20[04]" "$TMP/pre"
+check "CORS preflight: origin" cors_hdr '\*' <"$TMP/pre"
+check "CORS preflight: the route's methods" grep -qi "^access-control-allow-methods: POST, OPTIONS" "$TMP/pre"
+check "CORS preflight: the headers asked for" grep -qi "^access-control-allow-headers: authorization,content-type,x-stainless-os" "$TMP/pre"
+check "CORS preflight: max-age" grep -qi "^access-control-max-age: [0-9]" "$TMP/pre"
+curl -s -D "$TMP/sseh" -o "$TMP/sse" --max-time 10 -H "$O" "$URL/v1/completions" -d '{"prompt":"hi","max_tokens":4,"stream":true}'
+check "CORS: a streamed response" cors_hdr '\*' <"$TMP/sseh"
+curl -si --max-time 10 -H "$O" "$URL/v1/nope" >"$TMP/c404"
+check "CORS: an error response" sh -c "grep -q '^HTTP/1.1 404' '$TMP/c404' && grep -qi '^access-control-allow-origin: \*' '$TMP/c404'"
+curl -si --max-time 10 --http2-prior-knowledge -H "$O" -X OPTIONS -H 'Access-Control-Request-Method: POST' \
+  "$URL/v1/completions" >"$TMP/pre2"
+check "CORS over HTTP/2: preflight, default headers" sh -c "grep -q '^HTTP/2 200' '$TMP/pre2' &&
+  grep -qi '^access-control-allow-origin: \*' '$TMP/pre2' && grep -qi '^access-control-allow-headers: .*authorization' '$TMP/pre2'"
+curl -s -D "$TMP/sse2h" -o /dev/null --max-time 10 --http2-prior-knowledge -H "$O" "$URL/v1/completions" \
+  -d '{"prompt":"hi","max_tokens":4,"stream":true}'
+check "CORS over HTTP/2: a streamed response" cors_hdr '\*' <"$TMP/sse2h"
+
+# --- Expect: 100-continue behind a stream on the same connection: the 100
+# comes right after that stream's last chunk (never inside it), not after
+# the client gave up waiting ---
+cat >"$TMP/cont.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+b1, b2 = b'{"prompt":"hi","max_tokens":64,"stream":true}', b'{"prompt":"hi","max_tokens":2}'
+post = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+s.sendall(post + b"Content-Length: %d\r\n\r\n%s" % (len(b1), b1) +
+          post + b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(b2))
+buf, end = b"", time.time() + 3  # the old code never sent it; curl waits 1 s
+cont = b"\r\n0\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+while cont not in buf and time.time() < end:
+    s.settimeout(max(end - time.time(), 0.01))
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    if not d:
+        break
+    buf += d
+if cont not in buf or b"data: [DONE]" not in buf or b"100 Continue" in buf[buf.index(cont) + len(cont):]:
+    sys.exit("no 100 Continue after the stream: %r" % buf[-200:])
+s.sendall(b2)
+while d:
+    d = s.recv(65536)
+    buf += d
+rest = buf[buf.index(cont) + len(cont):]
+sys.exit(0 if rest.startswith(b"HTTP/1.1 200") and b"text_completion" in rest else "bad response: %r" % rest[:200])
+PY
+check "Expect: 100-continue behind a stream: the 100 follows the stream" timeout 10 python3 "$TMP/cont.py" "$PORT"
 check "still serving" [ "$(status GET /health)" = 200 ]
+
+# --- --allowed-origin: one origin (sent as is), none (no CORS) ---
+check "--allowed-origin: a value with a space is refused" \
+  sh -c "timeout 5 '$BIN/duetd' --port 1 --allowed-origin 'a b' 2>/dev/null; [ \$? = 2 ]"
+start_duetd one --model "$TMP/m" --allowed-origin http://ui.example || exit 1
+curl -si --max-time 10 -H "$O" "$URL/health" >"$TMP/one"
+check "--allowed-origin ORIGIN: that origin" cors_hdr 'http://ui.example' <"$TMP/one"
+start_duetd off --model "$TMP/m" --allowed-origin none || exit 1
+curl -si --max-time 10 -H "$O" "$URL/health" >"$TMP/off"
+check "--allowed-origin none: no CORS" sh -c "grep -q '^HTTP/1.1 200' '$TMP/off' && ! grep -qi '^access-control' '$TMP/off'"
 finish
