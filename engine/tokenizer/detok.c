@@ -107,6 +107,13 @@ static int hand_out(duet_detok *d, char *out, size_t cap) {
   return (int)n;
 }
 
+/* The whole window becomes the context, its text what later pushes extend. */
+static int window_as_context(duet_detok *d) {
+  d->n_ctx = d->win.n;
+  d->ctx_text.n = 0;
+  return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
+}
+
 /* Decodes the window; emits the text beyond the context's when complete
  * (or always when final), then makes the new ids the next context. */
 static int step(duet_detok *d, int final) {
@@ -121,9 +128,7 @@ static int step(duet_detok *d, int final) {
   if (rc) return rc;
   memmove(d->win.v, d->win.v + d->n_ctx, (d->win.n - d->n_ctx) * sizeof(int));
   d->win.n -= d->n_ctx;
-  d->n_ctx = d->win.n;
-  d->ctx_text.n = 0;
-  return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
+  return window_as_context(d);
 }
 
 /* Whether id has text in this stream: holes, skipped specials and ids past
@@ -150,9 +155,7 @@ int duet_detok_prime(duet_detok *d, const int *ids, int n) {
     d->win.n = 0;
     return rc;
   }
-  d->n_ctx = d->win.n;
-  d->ctx_text.n = 0;
-  return duet_tokenizer_decode_raw(d->t, d->win.v, (int)d->win.n, 0, &d->ctx_text);
+  return window_as_context(d);
 }
 
 int duet_detok_push(duet_detok *d, int id, char *out, size_t out_cap) {

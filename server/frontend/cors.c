@@ -21,12 +21,7 @@ static int printable(const char *v) {
   return 1;
 }
 
-int duet_cors_origin_ok(const char *o) {
-  if (!*o) return -1;
-  for (const char *p = o; *p; p++)
-    if ((unsigned char)*p <= ' ' || *p == ',' || *p == 0x7f) return -1;
-  return 0;
-}
+int duet_cors_origin_ok(const char *o) { return *o && printable(o) && !strpbrk(o, " ,") ? 0 : -1; }
 
 int duet_cors_headers(const duet_req *r, duet_hdr out[DUET_CORS_MAX]) {
   const char *allowed = r->conn->srv->opts.allowed_origin;

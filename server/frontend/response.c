@@ -95,36 +95,45 @@ json_t *duet_resp_whole(const duet_job *j) {
   return o;
 }
 
-/* A token's text for logprobs as it reads inside the sequence (" the" for
- * SentencePiece's "\u2581the"; a piece of a character shows as U+FFFD,
- * as OpenAI also reports them), or "token_id:N" when the client asked for
- * ids (vLLM's return_tokens_as_token_ids: a piece of a character or two
- * tokens with the same text stay distinguishable). With raw, the token's
- * bytes go there too (chat's "bytes": a piece of a character's own). */
-static json_t *tok_text(const duet_job *j, int id, json_t **raw) {
+/* A token's bytes as it reads inside the sequence (" the" for
+ * SentencePiece's "\u2581the"; a byte token's own byte, which may be a
+ * piece of a character). malloc'd; NULL with *n = 0 on failure. */
+static char *tok_bytes(const duet_job *j, int id, size_t *n) {
   char *t = NULL;
-  size_t n = 0;
-  if (duet_tokenizer_token_bytes(j->s->tok, id, &t, &n) < 0) n = 0;
-  json_t *s = text(t ? t : "", n);
-  if (raw) {
-    *raw = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(*raw, json_integer((unsigned char)t[i]));
-  }
-  free(t);
+  if (duet_tokenizer_token_bytes(j->s->tok, id, &t, n) < 0) *n = 0;
+  return t;
+}
+
+/* Its text: a piece of a character shows as U+FFFD, as OpenAI shows it. */
+static json_t *tok_text(const duet_job *j, int id) {
+  size_t n;
+  char *b = tok_bytes(j, id, &n);
+  json_t *s = text(b ? b : "", n);
+  free(b);
   return s;
 }
 
-static json_t *tok_str(const duet_job *j, int id, json_t **raw) {
-  if (!j->p.tokens_as_ids) return tok_text(j, id, raw);
+/* "token_id:N" when the client asked for ids (vLLM's
+ * return_tokens_as_token_ids: a piece of a character or two tokens with
+ * the same text stay distinguishable). */
+static json_t *id_str(int id) {
   char buf[32];
   snprintf(buf, sizeof buf, "token_id:%d", id);
-  if (raw) json_decref(tok_text(j, id, raw));
   return json_string(buf);
 }
 
+static json_t *tok_str(const duet_job *j, int id) { return j->p.tokens_as_ids ? id_str(id) : tok_text(j, id); }
+
+/* Chat's entry: its "bytes" are the token's own, so joined, pieces of a
+ * character make the character again. */
 static json_t *chat_entry(const duet_job *j, int id, float logprob) {
-  json_t *bytes = NULL, *s = tok_str(j, id, &bytes);
-  return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", bytes);
+  size_t n;
+  char *b = tok_bytes(j, id, &n);
+  json_t *raw = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(raw, json_integer((unsigned char)b[i]));
+  json_t *s = j->p.tokens_as_ids ? id_str(id) : text(b ? b : "", n);
+  free(b);
+  return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", raw);
 }
 
 json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n, size_t off) {
@@ -143,15 +152,15 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
   }
   json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *s = tok_text(j, ids[i], NULL); /* offsets count the text, whatever the token shows */
+    json_t *s = tok_text(j, ids[i]); /* offsets count the text, whatever the token shows */
     json_array_append_new(offs, json_integer((json_int_t)off));
     off += json_string_length(s);
-    if (j->p.tokens_as_ids) json_decref(s), s = tok_str(j, ids[i], NULL);
+    if (j->p.tokens_as_ids) json_decref(s), s = id_str(ids[i]);
     json_array_append_new(toks, s);
     json_array_append_new(lps, json_real(lp[i].logprob));
     json_t *t = json_object();
     for (int k = 0; k < lp[i].n_top && k < top; k++) {
-      json_t *ks = tok_str(j, lp[i].top_ids[k], NULL);
+      json_t *ks = tok_str(j, lp[i].top_ids[k]);
       json_object_set_new(t, json_string_value(ks), json_real(lp[i].top_logprobs[k]));
       json_decref(ks);
     }
