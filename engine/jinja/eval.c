@@ -10,6 +10,7 @@
 #include "engine/jinja/filters.h"
 #include "engine/jinja/methods.h"
 #include "engine/jinja/tests.h"
+#include "engine/tokenizer/utf8.h"
 
 const char *const jinja_function_names[JFN_COUNT] = {"raise_exception", "range", "namespace", "strftime_now",
                                                      "dict"};
@@ -186,7 +187,7 @@ static jinja_value *index_value(jinja_arena *a, jinja_value *obj, jinja_value *k
     return i >= 0 && i < obj->n ? obj->items[i] : jv_undef(a, "list item");
   }
   if (obj->type == JV_STR) {
-    long long cps = (long long)jv_utf8_len(obj->s, obj->len), i = key->i < 0 ? key->i + cps : key->i, at = -1;
+    long long cps = (long long)duet_utf8_count(obj->s, obj->len), i = key->i < 0 ? key->i + cps : key->i, at = -1;
     if (i < 0 || i >= cps) return jv_undef(a, "string index");
     size_t p = 0, q;
     for (; p < obj->len; p++)

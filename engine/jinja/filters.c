@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/jinja/methods.h"
 #include "engine/jinja/tests.h"
+#include "engine/tokenizer/utf8.h"
 
 enum { MAX_JSON_INDENT = 256 };
 
@@ -232,7 +233,7 @@ static jinja_value *f_float(jinja_arena *a, jinja_value *v, const jinja_args *ar
 }
 
 static jinja_value *f_length(jinja_arena *a, jinja_value *v, const jinja_args *args) {
-  if (v->type == JV_STR) return jv_int(a, (long long)jv_utf8_len(v->s, v->len));
+  if (v->type == JV_STR) return jv_int(a, (long long)duet_utf8_count(v->s, v->len));
   if (v->type == JV_LIST || v->type == JV_DICT) return jv_int(a, v->n);
   if (v->type == JV_UNDEF) return jv_int(a, 0);
   return jinja_fail(args->line, "length of %s", jv_type_name(v));

@@ -344,12 +344,6 @@ jinja_value *jv_from_json(jinja_arena *a, const json_t *j) {
   return NULL;
 }
 
-size_t jv_utf8_len(const char *s, size_t n) {
-  size_t cps = 0;
-  for (size_t k = 0; k < n; k++) cps += ((unsigned char)s[k] & 0xC0) != 0x80;
-  return cps;
-}
-
 jinja_value *jinja_arg(const jinja_args *a, int pos, const char *name) {
   for (int k = 0; name && k < a->nkw; k++)
     if (!strcmp(a->kwnames[k], name)) return a->kwargs[k];

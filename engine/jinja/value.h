@@ -104,6 +104,5 @@ size_t jinja_utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok)
 int jinja_is_space(unsigned cp);
 
 /* Code points of a UTF-8 string (what Python's len() counts). */
-size_t jv_utf8_len(const char *s, size_t n);
 
 #endif

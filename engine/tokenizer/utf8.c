@@ -138,3 +138,9 @@ int duet_js_is_space(uint32_t cp) {
     return cp >= 0x2000 && cp <= 0x200A;
   }
 }
+
+size_t duet_utf8_count(const char *s, size_t n) {
+  size_t cps = 0;
+  for (size_t k = 0; k < n; k++) cps += ((unsigned char)s[k] & 0xC0) != 0x80; /* not a continuation byte */
+  return cps;
+}

@@ -16,6 +16,8 @@ int duet_utf8_next(const unsigned char *s, uint32_t *cp);
 static inline int duet_utf8_len(unsigned char b) {
   return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
 }
+/* Code points in n bytes of valid UTF-8 (what Python's len() counts). */
+size_t duet_utf8_count(const char *s, size_t n);
 /* Encode cp into out (>= 4 bytes); returns the byte length. */
 int duet_utf8_put(uint32_t cp, char *out);
 /* Offset of the first invalid byte of s (strict UTF-8: no overlongs, no

@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/tokenizer.h"
+#include "engine/tokenizer/utf8.h"
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
 #include "server/frontend/response.h"
@@ -243,7 +244,6 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
     duet_hist_observe(&s->metrics.ttft, now - j->t0);
   }
   c->t_last = now;
-  size_t before = c->len;
   char buf[1024];
   for (int i = 0; i < t->n; i++) {
     c->n_gen++;
@@ -254,7 +254,7 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
       return;
     }
   }
-  json_t *lp = j->p.logprobs >= 0 && t->logprobs ? duet_resp_logprobs(j, t->ids, t->logprobs, t->n, before) : NULL;
+  json_t *lp = j->p.logprobs >= 0 && t->logprobs ? duet_resp_logprobs(j, t->ids, t->logprobs, t->n, &c->lp_offset) : NULL;
   advance(c, lp, NULL);
   if (streamed) duet_metrics_overhead(&s->metrics, duet_now() - now);
 }
@@ -326,6 +326,8 @@ static int make_choices(duet_job *j) {
     c->prompt = i / j->p.n;
     c->open = 1;
     c->prompt_tokens = j->prompt_lens[c->prompt];
+    const char *echo = j->echo[c->prompt]; /* the text starts with it */
+    c->lp_offset = echo ? duet_utf8_count(echo, strlen(echo)) : 0;
     int rc = duet_detok_new(j->s->tok, 1, &c->detok);
     if (rc < 0) return rc;
     duet_detok_prime(c->detok, j->prompts[c->prompt], c->prompt_tokens); /* failing, the text starts afresh */

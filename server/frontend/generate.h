@@ -34,6 +34,7 @@ typedef struct {
   int n_gen, prompt_tokens;
   double t_first, t_last;
   json_t *lp;            /* accumulated logprobs (non-streaming) */
+  size_t lp_offset;      /* the next logprob token's text_offset (characters) */
 } duet_choice;
 
 struct duet_job {

@@ -136,7 +136,7 @@ static json_t *chat_entry(const duet_job *j, int id, float logprob) {
   return json_pack("{s:o,s:f,s:o}", "token", s, "logprob", (double)logprob, "bytes", raw);
 }
 
-json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n, size_t off) {
+json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n, size_t *offset) {
   int top = j->p.logprobs;
   if (j->chat) {
     json_t *content = json_array();
@@ -152,9 +152,9 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
   }
   json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
   for (int i = 0; i < n; i++) {
-    json_t *s = tok_text(j, ids[i]); /* offsets count the text, whatever the token shows */
-    json_array_append_new(offs, json_integer((json_int_t)off));
-    off += json_string_length(s);
+    json_t *s = tok_text(j, ids[i]); /* the offsets count the text, whatever the token shows */
+    json_array_append_new(offs, json_integer((json_int_t)*offset));
+    *offset += duet_utf8_count(json_string_value(s), json_string_length(s));
     if (j->p.tokens_as_ids) json_decref(s), s = id_str(ids[i]);
     json_array_append_new(toks, s);
     json_array_append_new(lps, json_real(lp[i].logprob));

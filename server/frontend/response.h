@@ -17,9 +17,11 @@ json_t *duet_resp_chunk(const duet_job *j, const duet_choice *c, const char *tex
                         const char *finish, int role);
 json_t *duet_resp_usage_chunk(const duet_job *j);
 json_t *duet_resp_whole(const duet_job *j);
-/* Logprobs of n tokens, whose text starts at text_offset. */
+/* Logprobs of n tokens. Completions' text_offset: the first token's is
+ * *offset; each next one adds the characters (code points) of the token
+ * before, as vLLM and OpenAI count; *offset ends past the last token. */
 json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n,
-                           size_t text_offset);
+                           size_t *offset);
 /* Appends more (stolen) to acc (same format); returns acc or more. */
 json_t *duet_resp_logprobs_join(json_t *acc, json_t *more);
 
