@@ -80,17 +80,42 @@ static int get_bool(reader *r, const char *key, int def, int *out) {
   return DUET_OK;
 }
 
-/* bos/eos_token_id: an integer, a list of them (the first is taken) or null. */
+static int check_token_id(const char *path, const char *key, json_t *x, int vocab, int *id) {
+  if (!json_is_integer(x)) return duet_error(DUET_EFORMAT, "%s: \"%s\" is not an integer or a list of them", path, key);
+  long long v = json_integer_value(x);
+  if (v < 0 || v >= vocab)
+    return duet_error(DUET_ERANGE, "%s: \"%s\" = %lld outside the vocabulary [0, %d)", path, key, v, vocab);
+  *id = (int)v;
+  return DUET_OK;
+}
+
+/* bos_token_id: an integer, a list of them (the first is taken) or null. */
 static int get_token_id(reader *r, const char *key, int vocab, int *out) {
   json_t *v = json_object_get(r->root, key);
   if (json_is_array(v)) v = json_array_get(v, 0);
   *out = -1;
-  if (!v || json_is_null(v)) return DUET_OK;
-  if (!json_is_integer(v)) return duet_error(DUET_EFORMAT, "%s: \"%s\" is not an integer or a list of them", r->path, key);
-  long long x = json_integer_value(v);
-  if (x < 0 || x >= vocab)
-    return duet_error(DUET_ERANGE, "%s: \"%s\" = %lld outside the vocabulary [0, %d)", r->path, key, x, vocab);
-  *out = (int)x;
+  return !v || json_is_null(v) ? DUET_OK : check_token_id(r->path, key, v, vocab, out);
+}
+
+int duet_config_is_eos(const duet_config *c, int tok) {
+  for (int i = 0; i < c->n_eos; i++)
+    if (tok == c->eos_ids[i]) return 1;
+  return tok >= 0 && tok == c->eos_id;
+}
+
+int duet_config_add_eos_ids(duet_config *c, const char *path, const json_t *root) {
+  json_t *v = json_object_get(root, "eos_token_id");
+  size_t len = json_is_array(v) ? json_array_size(v) : v && !json_is_null(v);
+  for (size_t i = 0; i < len; i++) {
+    json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
+    int id = -1, seen = 0, rc = check_token_id(path, "eos_token_id", x, c->vocab, &id);
+    if (rc < 0) return rc;
+    for (int k = 0; k < c->n_eos; k++) seen |= c->eos_ids[k] == id;
+    if (seen) continue;
+    if (c->n_eos == DUET_MAX_EOS_IDS) return duet_error(DUET_ERANGE, "%s: more than %d eos ids", path, DUET_MAX_EOS_IDS);
+    c->eos_ids[c->n_eos++] = id;
+  }
+  c->eos_id = c->n_eos ? c->eos_ids[0] : -1;
   return DUET_OK;
 }
 
@@ -216,7 +241,7 @@ static int parse_all(reader *r, duet_config *c) {
   if ((rc = parse_name(r, dkey, DTYPE_NAMES, 3, DUET_F32, &dt)) < 0) return rc;
   c->dtype = (duet_dtype)dt;
   if ((rc = get_token_id(r, "bos_token_id", c->vocab, &c->bos_id)) < 0) return rc;
-  return get_token_id(r, "eos_token_id", c->vocab, &c->eos_id);
+  return duet_config_add_eos_ids(c, r->path, r->root);
 }
 
 int duet_config_load(const char *path, duet_config *out) {
@@ -303,6 +328,10 @@ int duet_config_validate(const duet_config *c) {
   if ((unsigned)c->dtype > DUET_F16) return duet_error(DUET_EINVAL, "unknown dtype %d", (int)c->dtype);
   if (c->bos_id < -1 || c->bos_id >= c->vocab) return duet_error(DUET_ERANGE, "bos_token_id %d outside the vocabulary", c->bos_id);
   if (c->eos_id < -1 || c->eos_id >= c->vocab) return duet_error(DUET_ERANGE, "eos_token_id %d outside the vocabulary", c->eos_id);
+  if (c->n_eos < 0 || c->n_eos > DUET_MAX_EOS_IDS) return duet_error(DUET_ERANGE, "%d eos ids", c->n_eos);
+  for (int i = 0; i < c->n_eos; i++)
+    if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab)
+      return duet_error(DUET_ERANGE, "eos_token_id %d outside the vocabulary", c->eos_ids[i]);
   return validate_rope_scaling(c);
 }
 
@@ -345,7 +374,12 @@ static json_t *config_json(const duet_config *c) {
   if (!j) return NULL;
   json_object_set_new(j, "rope_scaling", rope_scaling_json(c));
   json_object_set_new(j, "bos_token_id", token_id(c->bos_id));
-  json_object_set_new(j, "eos_token_id", token_id(c->eos_id));
+  json_t *eos = token_id(c->eos_id);
+  if (c->n_eos > 1) {
+    json_decref(eos), eos = json_array();
+    for (int i = 0; i < c->n_eos; i++) json_array_append_new(eos, json_integer(c->eos_ids[i]));
+  }
+  json_object_set_new(j, "eos_token_id", eos);
   json_object_set_new(j, "torch_dtype", json_string(DTYPE_NAMES[c->dtype]));
   if (a != 1) json_object_set_new(j, "attention_bias", json_false()); /* qwen2's biases are implicit */
   if (a == 0) json_object_set_new(j, "mlp_bias", json_false());

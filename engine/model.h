@@ -23,6 +23,8 @@ typedef enum {
 
 typedef enum { DUET_ROPE_SCALING_NONE = 0, DUET_ROPE_SCALING_LINEAR, DUET_ROPE_SCALING_LLAMA3 } duet_rope_scaling_kind;
 
+#define DUET_MAX_EOS_IDS 8
+
 typedef struct {
   char arch[32];        /* "llama", "qwen2", "qwen3" (from model_type) */
   int dim;              /* hidden_size */
@@ -45,7 +47,9 @@ typedef struct {
     float factor, low_freq_factor, high_freq_factor;
     int original_max_pos;
   } rope_scaling;
-  int bos_id, eos_id;   /* -1 when absent */
+  int bos_id, eos_id;   /* -1 when absent; eos_id is eos_ids[0] */
+  int n_eos;            /* eos_token_id may be a list (Llama 3 instruct: */
+  int eos_ids[DUET_MAX_EOS_IDS]; /* end of text, of message, of turn): all end a sequence */
   duet_dtype dtype;     /* torch_dtype of the checkpoint as written */
 } duet_config;
 
@@ -108,6 +112,14 @@ int duet_model_check(const char *dir, const duet_load_opts *opts);
 /* Parse and validate config.json (also used by tools that only need the
  * shape). */
 int duet_config_load(const char *config_json_path, duet_config *out);
+/* Adds the ids of root's "eos_token_id" (an integer, a list or null) to
+ * c->eos_ids, skipping repeats (the loader also reads them from
+ * generation_config.json, as transformers and vLLM do); path names the
+ * file in errors. */
+/* 1 when tok ends a sequence: eos_id or any of eos_ids. */
+int duet_config_is_eos(const duet_config *c, int tok);
+typedef struct json_t json_t;
+int duet_config_add_eos_ids(duet_config *c, const char *path, const json_t *root);
 
 /* Check a config's values (positive sizes, heads dividing, known kinds...);
  * duet_config_load() calls it, and so does duet_config_write(). */

@@ -53,6 +53,8 @@ struct duet_sampler {
   seen_entry *seen; /* open addressing, power-of-two capacity */
   int n_seen, cap_seen;
   int track;        /* any penalty on: keep the seen table */
+  int n_drawn;      /* tokens drawn so far (for min_tokens) */
+  int n_end, end_ids[DUET_MAX_END_IDS];
 };
 
 static unsigned slot_of(int id, int cap) { return ((unsigned)id * 2654435761u) & (unsigned)(cap - 1); }
@@ -91,10 +93,27 @@ static seen_entry *seen_get(duet_sampler *s, int id) {
 void duet_sampling_defaults(duet_sampling_params *p) {
   *p = (duet_sampling_params){.temperature = 1.f, .top_k = 0, .top_p = 1.f, .min_p = 0.f,
                               .repetition_penalty = 1.f, .presence_penalty = 0.f, .frequency_penalty = 0.f,
-                              .seed = 0, .n_logprobs = 0};
+                              .seed = 0, .n_logprobs = 0, .min_tokens = 0, .n_bias = 0};
 }
 
 static int in_range(float x, float lo, float hi) { return x >= lo && x <= hi; } /* false for NaN */
+
+/* OpenAI's rules: ids in the vocabulary, biases in [-100, 100]; and each
+ * id once (its raw logit is kept aside while biased). */
+static int validate_bias(const duet_sampling_params *p, int vocab) {
+  if (p->n_bias < 0 || p->n_bias > DUET_MAX_LOGIT_BIAS)
+    return duet_error(DUET_EINVAL, "logit_bias has %d entries (at most %d)", p->n_bias, DUET_MAX_LOGIT_BIAS);
+  for (int i = 0; i < p->n_bias; i++) {
+    if (p->bias_ids[i] < 0 || p->bias_ids[i] >= vocab)
+      return duet_error(DUET_EINVAL, "logit_bias token %d is outside the vocabulary [0, %d)", p->bias_ids[i], vocab);
+    if (!in_range(p->bias[i], -100.f, 100.f))
+      return duet_error(DUET_EINVAL, "logit_bias %g for token %d must be between -100 and 100", p->bias[i], p->bias_ids[i]);
+    for (int k = 0; k < i; k++)
+      if (p->bias_ids[k] == p->bias_ids[i])
+        return duet_error(DUET_EINVAL, "logit_bias names token %d twice", p->bias_ids[i]);
+  }
+  return DUET_OK;
+}
 
 int duet_sampling_validate(const duet_sampling_params *p, int vocab) {
   if (vocab < 1) return duet_error(DUET_EINVAL, "vocab size %d must be positive", vocab);
@@ -110,7 +129,8 @@ int duet_sampling_validate(const duet_sampling_params *p, int vocab) {
     return duet_error(DUET_EINVAL, "frequency_penalty %g must be between -2 and 2", p->frequency_penalty);
   if (p->n_logprobs < 0 || p->n_logprobs > DUET_MAX_LOGPROBS)
     return duet_error(DUET_EINVAL, "logprobs %d must be between 0 and %d", p->n_logprobs, DUET_MAX_LOGPROBS);
-  return DUET_OK; /* top_k: <= 0 or >= vocab means no limit; every seed is valid */
+  if (p->min_tokens < 0) return duet_error(DUET_EINVAL, "min_tokens %d must not be negative", p->min_tokens);
+  return validate_bias(p, vocab); /* top_k: <= 0 or >= vocab means no limit; every seed is valid */
 }
 
 int duet_sampler_new(const duet_sampling_params *p, int vocab, duet_sampler **out) {
@@ -141,6 +161,15 @@ void duet_sampler_add_prompt(duet_sampler *s, const int *ids, int n) {
     seen_entry *e = seen_get(s, ids[i]);
     if (e) e->in_prompt = 1; /* out of memory: the penalty misses a token, nothing worse */
   }
+}
+
+int duet_sampler_set_end_ids(duet_sampler *s, const int *ids, int n) {
+  if (n < 0 || n > DUET_MAX_END_IDS) return duet_error(DUET_EINVAL, "sampler: %d end ids (at most %d)", n, DUET_MAX_END_IDS);
+  for (int i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= s->vocab) return duet_error(DUET_EINVAL, "sampler: end id %d outside the vocabulary", ids[i]);
+  memcpy(s->end_ids, ids, (size_t)n * sizeof *ids);
+  s->n_end = n;
+  return DUET_OK;
 }
 
 /* ------------------------------------------------------------ weights */
@@ -424,6 +453,25 @@ static void apply_penalties(duet_sampler *s, float *logits) {
   }
 }
 
+/* Logit bias, then -inf on the end ids while min_tokens is not reached.
+ * Each changed logit's raw value goes to kept (ids) / kept_raw, for the
+ * log-probs; returns how many. */
+static int apply_bias(const duet_sampler *s, float *logits, int *kept, float *kept_raw) {
+  int n = 0;
+  for (int i = 0; i < s->p.n_bias; i++) {
+    int id = s->p.bias_ids[i];
+    kept[n] = id, kept_raw[n++] = logits[id];
+    logits[id] += s->p.bias[i];
+  }
+  for (int i = 0; s->n_drawn < s->p.min_tokens && i < s->n_end; i++) {
+    int id = s->end_ids[i], seen = 0;
+    for (int k = 0; k < n; k++) seen |= kept[k] == id;
+    if (!seen) kept[n] = id, kept_raw[n++] = logits[id];
+    logits[id] = -INFINITY;
+  }
+  return n;
+}
+
 /* log-sum-exp of the raw logits and their n best, before penalties. */
 static double raw_logprobs(const float *logits, int V, int n, cand *top) {
   float m = max_logit(logits, V);
@@ -440,8 +488,12 @@ int duet_sample(duet_sampler *s, float *logits, duet_token_logprobs *lp) {
   cand top[DUET_MAX_LOGPROBS];
   int n_top = lp ? (s->p.n_logprobs < V ? s->p.n_logprobs : V) : 0;
   double lse = lp ? raw_logprobs(logits, V, n_top, top) : 0;
+  int kept[DUET_MAX_LOGIT_BIAS + DUET_MAX_END_IDS];
+  float kept_raw[DUET_MAX_LOGIT_BIAS + DUET_MAX_END_IDS];
+  int n_kept = apply_bias(s, logits, kept, kept_raw);
   if (s->track) apply_penalties(s, logits);
   float lmax = max_logit(logits, V);
+  if (lmax == -INFINITY) return duet_error(DUET_ERANGE, "sampler: logit_bias and min_tokens masked every token");
   int id;
   if (s->p.temperature == 0.f || lmax == INFINITY) {
     id = 0; /* argmax, ties to the lowest id */
@@ -459,10 +511,13 @@ int duet_sample(duet_sampler *s, float *logits, duet_token_logprobs *lp) {
   if (s->track && !(e = seen_get(s, id))) return duet_error(DUET_ENOMEM, "sampler: out of memory");
   if (lp) {
     float raw = e && (e->in_prompt || e->out_count) ? e->raw : logits[id]; /* untouched if never seen */
+    for (int k = 0; k < n_kept; k++)
+      if (kept[k] == id) raw = kept_raw[k]; /* biased: before penalties saw it */
     lp->logprob = (float)(raw - lse);
     lp->n_top = n_top;
     for (int i = 0; i < n_top; i++) lp->top_ids[i] = top[i].id, lp->top_logprobs[i] = (float)(top[i].l - lse);
   }
   if (e) e->out_count++;
+  s->n_drawn++;
   return id;
 }

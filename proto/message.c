@@ -54,6 +54,9 @@ static void put_sampling(duet_wbuf *w, const duet_sampling_params *s) {
   duet_wbuf_f32(w, s->frequency_penalty);
   duet_wbuf_u64(w, s->seed);
   duet_wbuf_i32(w, s->n_logprobs);
+  duet_wbuf_i32(w, s->min_tokens);
+  duet_wbuf_i32(w, s->n_bias);
+  for (int i = 0; i < s->n_bias; i++) duet_wbuf_i32(w, s->bias_ids[i]), duet_wbuf_f32(w, s->bias[i]);
 }
 
 static void get_sampling(duet_rbuf *r, duet_sampling_params *s) {
@@ -66,6 +69,14 @@ static void get_sampling(duet_rbuf *r, duet_sampling_params *s) {
   s->frequency_penalty = duet_rbuf_f32(r);
   s->seed = duet_rbuf_u64(r);
   s->n_logprobs = duet_rbuf_i32(r);
+  s->min_tokens = duet_rbuf_i32(r);
+  s->n_bias = duet_rbuf_i32(r);
+  if (s->n_bias < 0 || s->n_bias > DUET_MAX_LOGIT_BIAS) {
+    r->bad = 1;
+    s->n_bias = 0;
+    return;
+  }
+  for (int i = 0; i < s->n_bias; i++) s->bias_ids[i] = duet_rbuf_i32(r), s->bias[i] = duet_rbuf_f32(r);
 }
 
 /* An int32 array inside a payload, checked for count and alignment so the
@@ -90,8 +101,9 @@ static const int32_t *take_ids(duet_rbuf *r, int32_t n, int32_t max, const char 
 }
 
 int duet_msg_encode_request(uint64_t id, const duet_request_msg *q, uint8_t **out, size_t *out_len) {
-  if (q->n_stop_ids < 0 || q->n_stop_ids > DUET_MAX_STOP_IDS || q->n_prompt < 0 || (q->n_prompt && !q->prompt))
-    return duet_error(DUET_EINVAL, "request %llu: bad stop-id or prompt count", (unsigned long long)id);
+  if (q->n_stop_ids < 0 || q->n_stop_ids > DUET_MAX_STOP_IDS || q->n_prompt < 0 || (q->n_prompt && !q->prompt) ||
+      q->sampling.n_bias < 0 || q->sampling.n_bias > DUET_MAX_LOGIT_BIAS)
+    return duet_error(DUET_EINVAL, "request %llu: bad stop-id, logit-bias or prompt count", (unsigned long long)id);
   duet_wbuf w;
   duet_wbuf_init(&w, 64 + 4 * (size_t)q->n_prompt);
   put_sampling(&w, &q->sampling);

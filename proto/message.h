@@ -16,7 +16,7 @@
 #include "engine/sampler.h"
 
 #define DUET_PROTO_MAGIC 0x54455544u
-#define DUET_PROTO_VERSION 1
+#define DUET_PROTO_VERSION 2 /* 2: requests carry min_tokens and logit_bias */
 #define DUET_MSG_HEADER_SIZE 24
 #define DUET_MSG_MAX_PAYLOAD (64u << 20)
 

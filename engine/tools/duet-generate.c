@@ -27,7 +27,8 @@ static void usage(FILE *f) {
           "Output: stdout's first line is the generated ids, comma-separated, nothing else\n"
           "(e.g. \"17,4,99\"; empty when none). When DIR has a loadable tokenizer, the\n"
           "generated text (special tokens skipped) follows on the next lines of stdout.\n"
-          "Generation stops after -n tokens or after emitting the model's eos id\n"
+          "Generation stops after -n tokens or after emitting one of the model's eos ids\n"
+          "(config.json's eos_token_id and generation_config.json's)\n"
           "(included). Prefill and decode tokens/s go to stderr.\n");
 }
 
@@ -168,7 +169,7 @@ static int generate(const args *a, const int *prompt, int n_prompt, const duet_t
     for (; n_out < a->n; n_out++) {
       int tok = out[n_out] = duet_sample(s.sampler, s.logits, NULL);
       printf("%s%d", n_out ? "," : "", tok);
-      if (tok == c->eos_id && !a->ignore_eos) { n_out++; break; }
+      if (!a->ignore_eos && duet_config_is_eos(c, tok)) { n_out++; break; }
       if (n_out + 1 < a->n && (rc = duet_decode(s.m, s.pool, &sp, &tok, 1, s.logits, s.ws, NULL)) < 0) break;
     }
     printf("\n");

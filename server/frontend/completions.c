@@ -34,7 +34,7 @@ json_t *duet_api_begin(duet_req *r, int chat, duet_params *p) {
     return NULL;
   }
   duet_param_error e;
-  if (duet_params_parse(body, chat, s->opts.max_tokens, s->opts.max_n, p, &e) < 0) {
+  if (duet_params_parse(body, chat, s->opts.max_tokens, s->opts.max_n, s->vocab, p, &e) < 0) {
     duet_req_error(r, 400, "invalid_request_error", e.param, "%s", e.msg);
     json_decref(body);
     return NULL;

@@ -347,6 +347,13 @@ static int submit(duet_job *j, duet_choice *c) {
                                                 : (uint64_t)uv_hrtime() ^ (s->next_id << 20);
   m.max_tokens = j->p.max_tokens;
   m.ignore_eos = j->p.ignore_eos;
+  /* the workers stop at the model's EOS ids; the tokenizer may name one
+   * more (an instruct tokenizer's end of turn), which vLLM stops at too */
+  _Static_assert(DUET_MAX_STOP <= DUET_MAX_STOP_IDS, "stop_token_ids plus the tokenizer's EOS fit the wire");
+  for (int i = 0; i < j->p.n_stop_ids; i++) m.stop_ids[m.n_stop_ids++] = j->p.stop_ids[i];
+  int tok_eos = s->tok ? duet_tokenizer_eos_id(s->tok) : -1;
+  if (!j->p.ignore_eos && tok_eos >= 0 && tok_eos < s->vocab && m.n_stop_ids < DUET_MAX_STOP_IDS)
+    m.stop_ids[m.n_stop_ids++] = tok_eos;
   m.n_prompt = j->prompt_lens[c->prompt];
   m.prompt = j->prompts[c->prompt];
   c->gid = ++s->next_id;

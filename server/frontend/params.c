@@ -76,6 +76,60 @@ static int stops(const json_t *b, duet_params *p, duet_param_error *e) {
   return 0;
 }
 
+/* A token id of a JSON key ("50256": logit_bias); -1 if it is not one. */
+static int key_id(const char *k, int vocab) {
+  long long id = 0;
+  if (!*k || strlen(k) > 10) return -1;
+  for (const char *c = k; *c; c++) {
+    if (*c < '0' || *c > '9') return -1;
+    id = id * 10 + (*c - '0');
+  }
+  return id < vocab ? (int)id : -1;
+}
+
+/* OpenAI's logit_bias {"token id": bias in [-100, 100]}. */
+static int logit_bias(const json_t *b, int vocab, duet_params *p, duet_param_error *e) {
+  json_t *v = json_object_get(b, "logit_bias"), *x;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_object(v)) return fail(e, "logit_bias", "'logit_bias' must be an object of token ids to numbers");
+  if (json_object_size(v) > DUET_MAX_LOGIT_BIAS)
+    return fail(e, "logit_bias", "'logit_bias' takes at most %d tokens", DUET_MAX_LOGIT_BIAS);
+  const char *k;
+  duet_sampling_params *sp = &p->sp;
+  json_object_foreach((json_t *)v, k, x) {
+    int id = key_id(k, vocab);
+    if (id < 0) return fail(e, "logit_bias", "'logit_bias' key '%.32s' is not a token id in [0, %d)", k, vocab);
+    double d = json_is_number(x) ? json_number_value(x) : NAN;
+    if (!(d >= -100 && d <= 100)) return fail(e, "logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+    for (int i = 0; i < sp->n_bias; i++)
+      if (sp->bias_ids[i] == id) return fail(e, "logit_bias", "'logit_bias' names token %d twice", id);
+    sp->bias_ids[sp->n_bias] = id, sp->bias[sp->n_bias++] = (float)d;
+  }
+  return 0;
+}
+
+/* vLLM's stop_token_ids (one slot of the wire's stop ids is the
+ * tokenizer's EOS) and min_tokens (at most max_tokens). */
+static int token_stops(const json_t *b, int vocab, int cap, duet_params *p, duet_param_error *e) {
+  json_t *v = json_object_get(b, "stop_token_ids"), *x;
+  if (v && !json_is_null(v)) {
+    if (!json_is_array(v) || json_array_size(v) > DUET_MAX_STOP - 1)
+      return fail(e, "stop_token_ids", "'stop_token_ids' must be a list of at most %d token ids", DUET_MAX_STOP - 1);
+    size_t i;
+    json_array_foreach(v, i, x) {
+      if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= vocab)
+        return fail(e, "stop_token_ids", "'stop_token_ids' must hold token ids in [0, %d)", vocab);
+      p->stop_ids[p->n_stop_ids++] = (int)json_integer_value(x);
+    }
+  }
+  long long min = 0;
+  if (integer(b, "min_tokens", 0, cap, &min, e)) return -1;
+  if (p->max_tokens && min > p->max_tokens)
+    return fail(e, "min_tokens", "'min_tokens' (%lld) must not exceed max_tokens (%d)", min, p->max_tokens);
+  p->sp.min_tokens = (int)min;
+  return 0;
+}
+
 static int logprobs(const json_t *b, int chat, duet_params *p, duet_param_error *e) {
   long long top = -1;
   if (!chat) {
@@ -104,7 +158,7 @@ static int stream(const json_t *b, duet_params *p, duet_param_error *e) {
   return 0;
 }
 
-int duet_params_parse(const json_t *b, int chat, int cap, int max_n, duet_params *p, duet_param_error *e) {
+int duet_params_parse(const json_t *b, int chat, int cap, int max_n, int vocab, duet_params *p, duet_param_error *e) {
   memset(p, 0, sizeof *p);
   p->sp.temperature = 1;
   p->sp.top_p = 1;
@@ -132,7 +186,8 @@ int duet_params_parse(const json_t *b, int chat, int cap, int max_n, duet_params
   if (integer(b, "n", 1, max_n, &x, e)) return -1;
   p->n = (int)x;
   if (logprobs(b, chat, p, e) || stream(b, p, e) || stops(b, p, e) || boolean(b, "ignore_eos", &p->ignore_eos, e) ||
-      boolean(b, "return_tokens_as_token_ids", &p->tokens_as_ids, e))
+      boolean(b, "return_tokens_as_token_ids", &p->tokens_as_ids, e) || logit_bias(b, vocab, p, e) ||
+      token_stops(b, vocab, cap, p, e))
     return -1;
   /* logprobs 0 still wants the chosen token's log-probability */
   sp->n_logprobs = p->logprobs < 0 ? 0 : p->logprobs ? p->logprobs : 1;

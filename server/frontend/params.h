@@ -21,6 +21,8 @@ typedef struct {
   int echo;            /* completions only */
   int ignore_eos;      /* vLLM's extension */
   int tokens_as_ids;   /* vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N" */
+  int n_stop_ids;      /* vLLM's stop_token_ids */
+  int stop_ids[DUET_MAX_STOP];
   int n_stop;
   const char *stop[DUET_MAX_STOP]; /* point into the JSON body */
   size_t stop_max_len;
@@ -33,8 +35,9 @@ typedef struct {
 
 /* chat: read logprobs as a boolean plus top_logprobs (and accept
  * max_completion_tokens); else logprobs is an integer and echo exists.
- * max_tokens_cap: --max-tokens; max_n: --max-n. Returns 0 or -1 with e. */
-int duet_params_parse(const json_t *body, int chat, int max_tokens_cap, int max_n, duet_params *p,
+ * max_tokens_cap: --max-tokens; max_n: --max-n; vocab: the model's (token
+ * ids in logit_bias and stop_token_ids). Returns 0 or -1 with e. */
+int duet_params_parse(const json_t *body, int chat, int max_tokens_cap, int max_n, int vocab, duet_params *p,
                       duet_param_error *e);
 
 #endif

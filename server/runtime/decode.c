@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/sampler.h"
 #include "proto/mpi_transport.h"
+#include "server/runtime/request_sampler.h"
 #include "server/runtime/wire_ops.h"
 
 typedef enum { DQ_WAITING, DQ_RESERVED, DQ_ACTIVE } dq_state;
@@ -180,8 +181,8 @@ static void finish(duet_decode_role *d, dreq *r, int reason, const char *msg) {
   remove_req(d, r);
 }
 
-static int is_stop(const dreq *r, int tok, int eos) {
-  if (tok == eos && !r->req.ignore_eos) return 1;
+static int is_stop(const dreq *r, int tok, const duet_config *c) {
+  if (!r->req.ignore_eos && duet_config_is_eos(c, tok)) return 1;
   for (int i = 0; i < r->req.n_stop_ids; i++)
     if (tok == r->req.stop_ids[i]) return 1;
   return 0;
@@ -189,7 +190,7 @@ static int is_stop(const dreq *r, int tok, int eos) {
 
 /* After token number `generated` was emitted: 1 when the request ended. */
 static int check_done(duet_decode_role *d, dreq *r, int tok) {
-  if (is_stop(r, tok, d->o.model->cfg.eos_id)) finish(d, r, DUET_FINISH_STOP, NULL);
+  if (is_stop(r, tok, &d->o.model->cfg)) finish(d, r, DUET_FINISH_STOP, NULL);
   else if (r->generated >= r->need_tokens - r->n_prompt) finish(d, r, DUET_FINISH_LENGTH, NULL);
   else return 0;
   return 1;
@@ -359,11 +360,11 @@ static void on_first(duet_decode_role *d, dreq *r, const uint8_t *pl, size_t len
   if (r->first_received || duet_op_decode_first(pl, len, vocab, &token, &logits)) return;
   r->first_received = 1;
   float *row = malloc(sizeof(float) * (size_t)vocab);
-  int rc = row ? duet_sampler_new(&r->req.sampling, vocab, &r->sampler) : DUET_ENOMEM;
+  int rc = row ? duet_request_sampler_new(&r->req, &d->o.model->cfg, r->prompt, r->n_prompt, &r->sampler)
+               : DUET_ENOMEM;
   int tok = -1;
   if (!rc) {
     memcpy(row, logits, sizeof(float) * (size_t)vocab);
-    duet_sampler_add_prompt(r->sampler, r->prompt, r->n_prompt);
     tok = duet_sample(r->sampler, row, NULL);
   }
   free(row);

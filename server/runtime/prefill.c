@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/sampler.h"
 #include "proto/mpi_transport.h"
+#include "server/runtime/request_sampler.h"
 #include "server/runtime/wire_ops.h"
 
 typedef enum { PQ_QUEUED, PQ_DRAINING } pq_state;
@@ -207,9 +208,8 @@ static void send_finish_error(duet_prefill_role *p, preq *r, const char *msg) {
 static int first_token(duet_prefill_role *p, preq *r) {
   int vocab = p->o.model->cfg.vocab;
   duet_sampler *s;
-  int rc = duet_sampler_new(&r->req.sampling, vocab, &s);
+  int rc = duet_request_sampler_new(&r->req, &p->o.model->cfg, r->prompt, r->n_prompt, &s);
   if (rc) return rc;
-  duet_sampler_add_prompt(s, r->prompt, r->n_prompt);
   memcpy(p->logits_copy, p->logits, sizeof(float) * (size_t)vocab);
   duet_token_logprobs lp;
   int tok = duet_sample(s, p->logits, r->req.sampling.n_logprobs > 0 ? &lp : NULL);

@@ -13,7 +13,7 @@ static void expect(const char *body, int chat, const char *param) {
   json_t *j = parse(body);
   duet_params p;
   duet_param_error e = {0};
-  int rc = duet_params_parse(j, chat, 100, 4, &p, &e);
+  int rc = duet_params_parse(j, chat, 100, 4, 1000, &p, &e);
   int ok = param ? rc < 0 && e.param && !strcmp(e.param, param) && e.msg[0] : rc == 0;
   CHECK(ok, "%s (chat %d): want %s, got rc %d param %s (%s)", body, chat, param ? param : "ok", rc,
         e.param ? e.param : "-", e.msg);
@@ -24,7 +24,7 @@ int main(void) {
   json_t *j = parse("{}");
   duet_params p;
   duet_param_error e;
-  int rc = duet_params_parse(j, 0, 100, 4, &p, &e);
+  int rc = duet_params_parse(j, 0, 100, 4, 1000, &p, &e);
   CHECK(rc == 0 && p.sp.temperature == 1 && p.sp.top_p == 1 && p.n == 1 && p.logprobs == -1 && !p.stream &&
             p.max_tokens == 0 && p.n_stop == 0,
         "defaults");
@@ -32,14 +32,14 @@ int main(void) {
 
   j = parse("{\"stop\":[\"ab\",\"cde\"],\"logprobs\":0,\"seed\":7,\"top_k\":-1,\"stream\":true,"
             "\"stream_options\":{\"include_usage\":true},\"max_tokens\":9.0}");
-  rc = duet_params_parse(j, 0, 100, 4, &p, &e);
+  rc = duet_params_parse(j, 0, 100, 4, 1000, &p, &e);
   CHECK(rc == 0 && p.n_stop == 2 && p.stop_max_len == 3 && p.logprobs == 0 && p.sp.n_logprobs == 1 &&
             p.sp.seed == 7 && p.sp.top_k == 0 && p.include_usage && p.max_tokens == 9,
         "a full set of valid parameters");
   json_decref(j);
 
   j = parse("{\"max_tokens\":9,\"max_completion_tokens\":5}");
-  rc = duet_params_parse(j, 1, 100, 4, &p, &e);
+  rc = duet_params_parse(j, 1, 100, 4, 1000, &p, &e);
   CHECK(rc == 0 && p.max_tokens == 5, "chat: max_completion_tokens wins over max_tokens (got %d)", p.max_tokens);
   json_decref(j);
 
@@ -68,5 +68,25 @@ int main(void) {
   expect("{\"echo\":true}", 1, "echo");
   expect("{\"max_completion_tokens\":0}", 1, "max_completion_tokens");
   expect("{\"seed\":1e300}", 0, "seed");
+
+  j = parse("{\"logit_bias\":{\"7\":100,\"999\":-2.5},\"stop_token_ids\":[3,4],\"min_tokens\":2}");
+  rc = duet_params_parse(j, 1, 100, 4, 1000, &p, &e);
+  CHECK(rc == 0 && p.sp.n_bias == 2 && p.sp.bias_ids[0] == 7 && p.sp.bias[0] == 100 && p.sp.bias_ids[1] == 999 &&
+            p.sp.bias[1] == -2.5f && p.n_stop_ids == 2 && p.stop_ids[1] == 4 && p.sp.min_tokens == 2,
+        "logit_bias, stop_token_ids and min_tokens");
+  json_decref(j);
+  expect("{\"logit_bias\":null}", 0, NULL);
+  expect("{\"logit_bias\":[1]}", 0, "logit_bias");
+  expect("{\"logit_bias\":{\"1000\":1}}", 0, "logit_bias"); /* outside the vocabulary */
+  expect("{\"logit_bias\":{\"-1\":1}}", 0, "logit_bias");
+  expect("{\"logit_bias\":{\"a\":1}}", 0, "logit_bias");
+  expect("{\"logit_bias\":{\"1\":101}}", 0, "logit_bias");
+  expect("{\"logit_bias\":{\"1\":\"5\"}}", 0, "logit_bias");
+  expect("{\"logit_bias\":{\"1\":1,\"01\":2}}", 0, "logit_bias"); /* the same token twice */
+  expect("{\"stop_token_ids\":[1000]}", 0, "stop_token_ids");
+  expect("{\"stop_token_ids\":3}", 0, "stop_token_ids");
+  expect("{\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}", 0, "stop_token_ids");
+  expect("{\"min_tokens\":-1}", 0, "min_tokens");
+  expect("{\"min_tokens\":5,\"max_tokens\":4}", 0, "min_tokens");
   return finish();
 }

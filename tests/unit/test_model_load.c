@@ -143,6 +143,8 @@ static void test_config_write(void) {
                      .qkv_bias = a == 1, .qk_norm = a == 2, .pos = (duet_pos_kind)a, .bos_id = 1, .eos_id = a ? 2 : -1,
                      .dtype = (duet_dtype)a};
     snprintf(c.arch, sizeof c.arch, "%s", archs[a]);
+    if (a) c.n_eos = a, c.eos_ids[0] = 2;
+    if (a == 2) c.eos_ids[1] = 7; /* qwen3: a list of two */
     if (a == 1) c.rope_scaling.kind = DUET_ROPE_SCALING_LINEAR, c.rope_scaling.factor = 2.5f;
     if (a == 2) {
       c.rope_scaling.kind = DUET_ROPE_SCALING_LLAMA3, c.rope_scaling.factor = 8.f;
@@ -427,6 +429,31 @@ static void test_load_refusals(void) {
   CHECK_ERR(duet_model_load(dir, NULL, &m), DUET_ENOENT, "config.json");
 }
 
+/* generation_config.json's eos_token_id joins config.json's (Llama 3
+ * instruct ends turns with an id only it lists); a bad one is refused. */
+static void test_generation_config_eos(void) {
+  duet_config c = tiny("llama", 4, 2, DUET_F32, 0);
+  c.eos_id = 2, c.n_eos = 1, c.eos_ids[0] = 2;
+  CHECK_OK(make_model(dir, &c, NULL, NULL));
+  char p[600];
+  path_in(p, sizeof p, dir, "generation_config.json");
+  const char *gen = "{\"bos_token_id\": 1, \"eos_token_id\": [2, 39, 7, 39], \"do_sample\": true}";
+  write_bytes(p, gen, strlen(gen));
+  duet_model *m = NULL;
+  CHECK_OK(duet_model_load(dir, NULL, &m));
+  CHECK(m && m->cfg.n_eos == 3 && m->cfg.eos_id == 2 && m->cfg.eos_ids[1] == 39 && m->cfg.eos_ids[2] == 7,
+        "eos ids 2, 39, 7 (repeats skipped)");
+  CHECK(m && duet_config_is_eos(&m->cfg, 7) && !duet_config_is_eos(&m->cfg, 1), "is_eos");
+  duet_model_free(m);
+  const char *bad[] = {"{\"eos_token_id\": 40}", "{\"eos_token_id\": \"x\"}", "[1]", "{\"eos_token_id\": [1,"};
+  const char *want[] = {"outside the vocabulary", "not an integer", "not a JSON object", "generation_config.json"};
+  for (int i = 0; i < 4; i++) {
+    write_bytes(p, bad[i], strlen(bad[i]));
+    CHECK_ERR(duet_model_load(dir, NULL, &m), i == 0 ? DUET_ERANGE : DUET_EFORMAT, want[i], "generation_config.json");
+  }
+  unlink(p);
+}
+
 /* A checkpoint whose data does not start aligned (a header padded to an
  * odd length): the loader must copy rather than hand out misaligned
  * pointers (matrix_is checks the alignment; UBSan would catch reads). */
@@ -482,6 +509,7 @@ int main(void) {
   test_load_variants();
   test_shard_equals_slice_of_whole();
   test_load_refusals();
+  test_generation_config_eos();
   test_misaligned_checkpoint();
   test_python_fixture();
   scratch_remove();

@@ -20,6 +20,10 @@ static void test_request(void) {
   q.sampling.top_p = 0.9f;
   q.sampling.seed = 0x123456789abcdefULL;
   q.sampling.n_logprobs = 3;
+  q.sampling.min_tokens = 4;
+  q.sampling.n_bias = 2;
+  q.sampling.bias_ids[0] = 5, q.sampling.bias[0] = -1.5f;
+  q.sampling.bias_ids[1] = 31999, q.sampling.bias[1] = 100.f;
   q.max_tokens = 17;
   q.n_stop_ids = 2;
   q.stop_ids[0] = 7;
@@ -35,6 +39,8 @@ static void test_request(void) {
   duet_request_msg d;
   CHECK(duet_msg_decode_request(buf + DUET_MSG_HEADER_SIZE, h.payload_len, &d) == 0);
   CHECK(d.sampling.temperature == 0.7f && d.sampling.top_k == 40 && d.sampling.seed == q.sampling.seed);
+  CHECK(d.sampling.min_tokens == 4 && d.sampling.n_bias == 2 && d.sampling.bias_ids[1] == 31999 &&
+        d.sampling.bias[0] == -1.5f && d.sampling.bias[1] == 100.f);
   CHECK(d.max_tokens == 17 && d.n_stop_ids == 2 && d.stop_ids[1] == 9 && d.n_prompt == 5);
   CHECK(d.prompt && memcmp(d.prompt, prompt, sizeof prompt) == 0);
   /* Every truncation is refused, never read past. */
@@ -46,16 +52,31 @@ static void test_request(void) {
     free(copy);
   }
   CHECK(all_refused);
+  /* The sampling fields: 9 words, min_tokens, n_bias, then (id, bias) pairs. */
+  const size_t sampling = 40 + 8 + 2 * 8;
+  uint8_t *payload = buf + DUET_MSG_HEADER_SIZE;
   /* A prompt count larger than the payload. */
-  int32_t bogus = 1000000;
-  memcpy(buf + DUET_MSG_HEADER_SIZE + 40 + 12 + 8, &bogus, 4);
-  CHECK(duet_msg_decode_request(buf + DUET_MSG_HEADER_SIZE, h.payload_len, &d) == DUET_EPROTO);
+  int32_t bogus = 1000000, saved;
+  memcpy(&saved, payload + sampling + 12 + 8, 4);
+  memcpy(payload + sampling + 12 + 8, &bogus, 4);
+  CHECK(duet_msg_decode_request(payload, h.payload_len, &d) == DUET_EPROTO);
+  memcpy(payload + sampling + 12 + 8, &saved, 4);
   /* Too many stop ids. */
   int32_t stops = DUET_MAX_STOP_IDS + 1;
-  memcpy(buf + DUET_MSG_HEADER_SIZE + 48, &stops, 4);
-  CHECK(duet_msg_decode_request(buf + DUET_MSG_HEADER_SIZE, h.payload_len, &d) == DUET_EPROTO);
+  memcpy(&saved, payload + sampling + 8, 4);
+  memcpy(payload + sampling + 8, &stops, 4);
+  CHECK(duet_msg_decode_request(payload, h.payload_len, &d) == DUET_EPROTO);
+  memcpy(payload + sampling + 8, &saved, 4);
+  /* A logit-bias count out of range (negative; more than the limit). */
+  int32_t biases[2] = {-1, DUET_MAX_LOGIT_BIAS + 1};
+  for (int i = 0; i < 2; i++) {
+    memcpy(payload + 44, &biases[i], 4);
+    CHECK(duet_msg_decode_request(payload, h.payload_len, &d) == DUET_EPROTO);
+  }
   free(buf);
   q.n_stop_ids = 99;
+  CHECK(duet_msg_encode_request(1, &q, &buf, &len) == DUET_EINVAL);
+  q.n_stop_ids = 0, q.sampling.n_bias = DUET_MAX_LOGIT_BIAS + 1;
   CHECK(duet_msg_encode_request(1, &q, &buf, &len) == DUET_EINVAL);
 }
 

@@ -1,6 +1,7 @@
 // The sampler: validation names the parameter, greedy and its ties, seeds,
 // top-k / top-p / min-p exclusion (checked against a brute-force sort),
-// penalty arithmetic (through the choices it forces), raw log-probs, and
+// penalty arithmetic (through the choices it forces), raw log-probs, logit
+// bias and min_tokens, and
 // the drawn frequencies against the softmax they should follow.
 #include <math.h>
 #include <time.h>
@@ -294,6 +295,62 @@ static void test_logprobs(void) {
   duet_sampler_free(s);
 }
 
+/* logit_bias moves the draw, not the reported (raw) log-probs; min_tokens
+ * masks the end ids for exactly that many draws. */
+static void test_bias_and_min_tokens(void) {
+  const float l[5] = {1.f, 2.f, 3.f, 0.f, 2.5f};
+  double lse = 0;
+  for (int i = 0; i < 5; i++) lse += exp(l[i]);
+  lse = log(lse);
+  duet_sampling_params p = defaults();
+  p.temperature = 0, p.n_logprobs = 2, p.n_bias = 2, p.presence_penalty = 0.5f;
+  p.bias_ids[0] = 3, p.bias[0] = 5.f;   /* 0 -> 5: the new argmax */
+  p.bias_ids[1] = 2, p.bias[1] = -100.f; /* banned in effect */
+  duet_sampler *s;
+  CHECK_OK(duet_sampler_new(&p, 5, &s));
+  duet_token_logprobs lp;
+  float c[5];
+  memcpy(c, l, sizeof c);
+  int id = duet_sample(s, c, &lp);
+  CHECK(id == 3 && fabs(lp.logprob - (0 - lse)) < 1e-5, "bias picks 3 with its raw log-prob (%d, %g)", id, lp.logprob);
+  CHECK(lp.top_ids[0] == 2 && lp.top_ids[1] == 4, "top log-probs are of the raw logits");
+  memcpy(c, l, sizeof c);
+  id = duet_sample(s, c, &lp); /* 3: 5 - 0.5 presence = 4.5 still wins */
+  CHECK(id == 3 && fabs(lp.logprob - (0 - lse)) < 1e-5, "biased and penalised: raw log-prob (%d, %g)", id, lp.logprob);
+  duet_sampler_free(s);
+
+  p = defaults();
+  p.temperature = 0, p.min_tokens = 2;
+  int end[2] = {2, 4};
+  CHECK_OK(duet_sampler_new(&p, 5, &s));
+  CHECK_OK(duet_sampler_set_end_ids(s, end, 2));
+  int got[3];
+  for (int k = 0; k < 3; k++) memcpy(c, l, sizeof c), got[k] = duet_sample(s, c, NULL);
+  CHECK(got[0] == 1 && got[1] == 1 && got[2] == 2, "min_tokens 2 masks 2 and 4 twice (%d %d %d)", got[0], got[1], got[2]);
+  CHECK(duet_sampler_set_end_ids(s, end, DUET_MAX_END_IDS + 1) == DUET_EINVAL, "too many end ids");
+  end[0] = 5;
+  CHECK(duet_sampler_set_end_ids(s, end, 1) == DUET_EINVAL, "an end id outside the vocabulary");
+  duet_sampler_free(s);
+
+  const float two[2] = {1.f, 1.f};
+  p = defaults();
+  p.min_tokens = 1, p.n_bias = 1, p.bias_ids[0] = 1, p.bias[0] = -INFINITY; /* refused: not in [-100, 100] */
+  CHECK(duet_sampler_new(&p, 2, &s) == DUET_EINVAL, "a bias outside [-100, 100]");
+  p.bias[0] = 0.f, p.bias_ids[0] = 2;
+  CHECK(duet_sampler_new(&p, 2, &s) == DUET_EINVAL, "a bias id outside the vocabulary");
+  p.n_bias = 2, p.bias_ids[0] = 1, p.bias_ids[1] = 1;
+  CHECK(duet_sampler_new(&p, 2, &s) == DUET_EINVAL, "a bias id twice");
+  p.n_bias = 0, p.min_tokens = -1;
+  CHECK(duet_sampler_new(&p, 2, &s) == DUET_EINVAL, "negative min_tokens");
+  p.min_tokens = 1;
+  int both[2] = {0, 1};
+  CHECK_OK(duet_sampler_new(&p, 2, &s));
+  CHECK_OK(duet_sampler_set_end_ids(s, both, 2));
+  memcpy(c, two, sizeof two);
+  CHECK(duet_sample(s, c, NULL) == DUET_ERANGE, "every token masked: an error, not a draw");
+  duet_sampler_free(s);
+}
+
 /* ----------------------------------------------- a realistic vocabulary */
 
 static double now(void) {
@@ -347,6 +404,7 @@ int main(void) {
   test_distribution();
   test_penalties();
   test_logprobs();
+  test_bias_and_min_tokens();
   test_large_vocab();
   return finish();
 }

@@ -1,0 +1,63 @@
+# Sampling controls that OpenAI and vLLM clients send, through duetd in
+# process and through an MPI worker job (1 prefill + 1 decode: the
+# parameters cross the wire): logit_bias (OpenAI), stop_token_ids and
+# min_tokens (vLLM), and the EOS ids of generation_config.json (Llama 3 and
+# Qwen instruct models end a turn with an id that config.json may not
+# list). Budget: ~20 s.
+. "$DUET_SRC/tests/integration/http_lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+make_model "$TMP/m"
+# a second EOS id (77) in generation_config.json; config.json has 2
+printf '{"bos_token_id": 1, "eos_token_id": [2, 77]}' >"$TMP/m/generation_config.json"
+
+# ids CASE BODY: the generated ids of a greedy completion, one per line
+ids() {
+  curl -s --max-time 20 "$URL/v1/completions" -d "{\"prompt\": \"hello\", \"temperature\": 0, \"logprobs\": 0,
+    \"return_tokens_as_token_ids\": true, $1}" >"$TMP/r.json"
+  jq -r '.choices[0].logprobs.tokens[]' "$TMP/r.json" | sed 's/token_id://'
+}
+finish_of() { jq -r '.choices[0].finish_reason' "$TMP/r.json"; }
+
+run_checks() {
+  local where=$1
+  # a free run: 8 tokens, none of them an EOS id (the bias below decides)
+  ids '"max_tokens": 8, "logit_bias": {"2": -100, "77": -100}' >"$TMP/free"
+  check "$where: a free run of 8 tokens" [ "$(wc -l <"$TMP/free")" = 8 ]
+  # logit_bias +100 makes a token the greedy choice every time
+  ids '"max_tokens": 5, "logit_bias": {"65": 100, "2": -100, "77": -100}' >"$TMP/biased"
+  check "$where: logit_bias 65: +100 gives 65 five times" \
+    eval '[ "$(sort -u "$TMP/biased")" = 65 ] && [ "$(wc -l <"$TMP/biased")" = 5 ]'
+  # stop_token_ids: ends at the free run's third token, finish "stop"
+  third=$(sed -n 3p "$TMP/free")
+  ids "\"max_tokens\": 8, \"logit_bias\": {\"2\": -100, \"77\": -100}, \"stop_token_ids\": [$third]" >"$TMP/stopped"
+  check "$where: stop_token_ids ends at that token" eval '[ "$(finish_of)" = stop ] &&
+    [ "$(wc -l <"$TMP/stopped")" -le 3 ] && [ "$(head -n 2 "$TMP/stopped")" = "$(head -n 2 "$TMP/free")" ]'
+  # generation_config.json's second EOS id ends the sequence
+  ids '"max_tokens": 8, "logit_bias": {"77": 100}' >"$TMP/eos77"
+  check "$where: an EOS id from generation_config.json stops" \
+    eval '[ "$(finish_of)" = stop ] && [ "$(wc -l <"$TMP/eos77")" -le 1 ]'
+  # min_tokens holds EOS back for that many tokens, then it ends
+  ids '"max_tokens": 10, "min_tokens": 4, "logit_bias": {"77": 100}' >"$TMP/min"
+  check "$where: min_tokens 4 masks EOS for 4 tokens" eval '[ "$(finish_of)" = stop ] &&
+    [ "$(head -n 4 "$TMP/min" | grep -cx 77)" = 0 ] && [ "$(wc -l <"$TMP/min")" -ge 4 ] &&
+    [ "$(wc -l <"$TMP/min")" -le 5 ]'
+  # ignore_eos: EOS biased up is drawn and does not end the run
+  ids '"max_tokens": 4, "ignore_eos": true, "logit_bias": {"77": 100}' >"$TMP/ign"
+  check "$where: ignore_eos runs on through EOS ids" \
+    eval '[ "$(finish_of)" = length ] && [ "$(wc -l <"$TMP/ign")" = 4 ] && [ "$(sort -u "$TMP/ign")" = 77 ]'
+  # bad values: a 400 naming the parameter
+  for body in '"logit_bias": {"256": 1}' '"logit_bias": {"1": 200}' '"stop_token_ids": [-1]' \
+    '"min_tokens": 9, "max_tokens": 4'; do
+    code=$(status POST /v1/completions -d "{\"prompt\": \"x\", $body}")
+    check "$where: 400 for $body" [ "$code" = 400 ]
+  done
+}
+
+start_duetd local --model "$TMP/m" || exit 1
+run_checks "in process"
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+start_duetd job --model "$TMP/m" --prefill 1 --decode 1 || exit 1
+run_checks "worker job"
+finish
