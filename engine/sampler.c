@@ -480,6 +480,19 @@ static double raw_logprobs(const float *logits, int V, int n, cand *top) {
   return m + log(sum);
 }
 
+static void fill_logprobs(duet_token_logprobs *lp, float raw, const cand *top, int n_top, double lse) {
+  lp->logprob = (float)(raw - lse);
+  lp->n_top = n_top;
+  for (int i = 0; i < n_top; i++) lp->top_ids[i] = top[i].id, lp->top_logprobs[i] = (float)(top[i].l - lse);
+}
+
+void duet_logprobs_of(const float *logits, int vocab, int token, int n_top, duet_token_logprobs *lp) {
+  cand top[DUET_MAX_LOGPROBS];
+  n_top = n_top < vocab ? n_top : vocab;
+  double lse = raw_logprobs(logits, vocab, n_top, top);
+  fill_logprobs(lp, logits[token], top, n_top, lse);
+}
+
 int duet_sample(duet_sampler *s, float *logits, duet_token_logprobs *lp) {
   const int V = s->vocab;
   for (int i = 0; i < V; i++)
@@ -513,9 +526,7 @@ int duet_sample(duet_sampler *s, float *logits, duet_token_logprobs *lp) {
     float raw = e && (e->in_prompt || e->out_count) ? e->raw : logits[id]; /* untouched if never seen */
     for (int k = 0; k < n_kept; k++)
       if (kept[k] == id) raw = kept_raw[k]; /* biased: before penalties saw it */
-    lp->logprob = (float)(raw - lse);
-    lp->n_top = n_top;
-    for (int i = 0; i < n_top; i++) lp->top_ids[i] = top[i].id, lp->top_logprobs[i] = (float)(top[i].l - lse);
+    fill_logprobs(lp, raw, top, n_top, lse);
   }
   if (e) e->out_count++;
   s->n_drawn++;

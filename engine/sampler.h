@@ -57,5 +57,8 @@ int duet_sampler_set_end_ids(duet_sampler *s, const int *ids, int n);
  * chosen token is recorded as output. lp may be NULL; its log-probs are
  * of the raw logits (before bias, masks and penalties), as vLLM's. */
 int duet_sample(duet_sampler *s, float *logits, duet_token_logprobs *lp);
+/* The log-probability of token under logits (vocab floats, read only) and
+ * the n_top (<= DUET_MAX_LOGPROBS) best: a prompt token's, for echo. */
+void duet_logprobs_of(const float *logits, int vocab, int token, int n_top, duet_token_logprobs *lp);
 
 #endif

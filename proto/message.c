@@ -113,6 +113,7 @@ int duet_msg_encode_request(uint64_t id, const duet_request_msg *q, uint8_t **ou
   duet_wbuf_bytes(&w, q->stop_ids, 4 * (size_t)q->n_stop_ids);
   duet_wbuf_i32(&w, q->n_prompt);
   duet_wbuf_bytes(&w, q->prompt, 4 * (size_t)q->n_prompt);
+  duet_wbuf_i32(&w, q->prompt_logprobs);
   return duet_wbuf_finish(&w, DUET_MSG_REQUEST, id, out, out_len);
 }
 
@@ -132,26 +133,59 @@ int duet_msg_decode_request(const uint8_t *payload, size_t len, duet_request_msg
   if (r.bad) return duet_error(DUET_EPROTO, "request payload truncated before the prompt");
   q->prompt = take_ids(&r, q->n_prompt, (int32_t)(DUET_MSG_MAX_PAYLOAD / 4), "request prompt");
   if (r.bad) return DUET_EPROTO;
+  q->prompt_logprobs = duet_rbuf_i32(&r);
+  if (r.bad || (q->prompt_logprobs != 0 && q->prompt_logprobs != 1))
+    return duet_error(DUET_EPROTO, "request prompt_logprobs missing or not 0/1");
   if (duet_rbuf_left(&r)) return duet_error(DUET_EPROTO, "request payload has %zu trailing bytes", duet_rbuf_left(&r));
   return DUET_OK;
 }
 
 _Static_assert(sizeof(duet_token_logprobs) == 8 + 8 * DUET_MAX_LOGPROBS, "logprobs entries are packed 4-byte fields");
 
+static void put_logprobs(duet_wbuf *w, const duet_token_logprobs *lps, int n) {
+  for (int i = 0; i < n; i++) {
+    const duet_token_logprobs *lp = &lps[i];
+    duet_wbuf_f32(w, lp->logprob);
+    duet_wbuf_i32(w, lp->n_top);
+    duet_wbuf_bytes(w, lp->top_ids, sizeof lp->top_ids);
+    duet_wbuf_bytes(w, lp->top_logprobs, sizeof lp->top_logprobs);
+  }
+}
+
+/* n logprobs entries read in place (packed 4-byte fields), each checked. */
+static const duet_token_logprobs *take_logprobs(duet_rbuf *r, int32_t n, const char *what) {
+  if (n < 0 || (size_t)n > DUET_MSG_MAX_PAYLOAD / sizeof(duet_token_logprobs)) {
+    r->bad = 1;
+    duet_error(DUET_EPROTO, "%s: count %d out of range", what, n);
+    return NULL;
+  }
+  const uint8_t *p = duet_rbuf_take(r, (size_t)n * sizeof(duet_token_logprobs));
+  if (!p) {
+    duet_error(DUET_EPROTO, "%s truncated", what);
+    return NULL;
+  }
+  const duet_token_logprobs *lp = (const duet_token_logprobs *)p;
+  for (int i = 0; i < n; i++)
+    if (lp[i].n_top < 0 || lp[i].n_top > DUET_MAX_LOGPROBS) {
+      r->bad = 1;
+      duet_error(DUET_EPROTO, "%s entry %d: n_top %d out of range", what, i, lp[i].n_top);
+      return NULL;
+    }
+  return lp;
+}
+
 int duet_msg_encode_tokens(uint64_t id, const duet_tokens_msg *t, uint8_t **out, size_t *out_len) {
-  if (t->n < 1 || !t->ids) return duet_error(DUET_EINVAL, "tokens message for %llu: no tokens", (unsigned long long)id);
+  if (t->n < 1 || !t->ids || t->n_prompt_lp < 0 || (t->n_prompt_lp && !t->prompt_lp))
+    return duet_error(DUET_EINVAL, "tokens message for %llu: no tokens or bad prompt logprobs", (unsigned long long)id);
   duet_wbuf w;
-  duet_wbuf_init(&w, 8 + (size_t)t->n * (4 + sizeof(duet_token_logprobs)));
+  duet_wbuf_init(&w, 12 + (size_t)t->n * (4 + sizeof(duet_token_logprobs)) +
+                         (size_t)t->n_prompt_lp * sizeof(duet_token_logprobs));
   duet_wbuf_i32(&w, t->n);
   duet_wbuf_i32(&w, t->logprobs != NULL);
   duet_wbuf_bytes(&w, t->ids, 4 * (size_t)t->n);
-  for (int i = 0; t->logprobs && i < t->n; i++) {
-    const duet_token_logprobs *lp = &t->logprobs[i];
-    duet_wbuf_f32(&w, lp->logprob);
-    duet_wbuf_i32(&w, lp->n_top);
-    duet_wbuf_bytes(&w, lp->top_ids, sizeof lp->top_ids);
-    duet_wbuf_bytes(&w, lp->top_logprobs, sizeof lp->top_logprobs);
-  }
+  if (t->logprobs) put_logprobs(&w, t->logprobs, t->n);
+  duet_wbuf_i32(&w, t->n_prompt_lp);
+  put_logprobs(&w, t->prompt_lp, t->n_prompt_lp);
   return duet_wbuf_finish(&w, DUET_MSG_TOKENS, id, out, out_len);
 }
 
@@ -165,15 +199,10 @@ int duet_msg_decode_tokens(const uint8_t *payload, size_t len, duet_tokens_msg *
   t->n = n;
   t->ids = take_ids(&r, n, (int32_t)(DUET_MSG_MAX_PAYLOAD / 4), "tokens ids");
   if (r.bad) return DUET_EPROTO;
-  if (has_lp) {
-    size_t need = (size_t)n * sizeof(duet_token_logprobs);
-    const uint8_t *p = duet_rbuf_take(&r, need);
-    if (!p) return duet_error(DUET_EPROTO, "tokens logprobs truncated");
-    t->logprobs = (const duet_token_logprobs *)p;
-    for (int i = 0; i < n; i++)
-      if (t->logprobs[i].n_top < 0 || t->logprobs[i].n_top > DUET_MAX_LOGPROBS)
-        return duet_error(DUET_EPROTO, "tokens logprobs entry %d: n_top %d out of range", i, t->logprobs[i].n_top);
-  }
+  if (has_lp && !(t->logprobs = take_logprobs(&r, n, "tokens logprobs"))) return DUET_EPROTO;
+  t->n_prompt_lp = duet_rbuf_i32(&r);
+  if (r.bad) return duet_error(DUET_EPROTO, "tokens payload truncated before the prompt logprobs");
+  if (t->n_prompt_lp && !(t->prompt_lp = take_logprobs(&r, t->n_prompt_lp, "prompt logprobs"))) return DUET_EPROTO;
   if (duet_rbuf_left(&r)) return duet_error(DUET_EPROTO, "tokens payload has %zu trailing bytes", duet_rbuf_left(&r));
   return DUET_OK;
 }

@@ -16,7 +16,7 @@
 #include "engine/sampler.h"
 
 #define DUET_PROTO_MAGIC 0x54455544u
-#define DUET_PROTO_VERSION 2 /* 2: requests carry min_tokens and logit_bias */
+#define DUET_PROTO_VERSION 2 /* 2: min_tokens, logit_bias, prompt logprobs */
 #define DUET_MSG_HEADER_SIZE 24
 #define DUET_MSG_MAX_PAYLOAD (64u << 20)
 
@@ -63,12 +63,17 @@ typedef struct {
   int32_t stop_ids[DUET_MAX_STOP_IDS];
   int32_t n_prompt;
   const int32_t *prompt;               /* decode: points into the payload */
+  int32_t prompt_logprobs;             /* 1: also each prompt token's (top sampling.n_logprobs) */
 } duet_request_msg;
 
 typedef struct {
   int32_t n;                           /* tokens in this message (>= 1) */
   const int32_t *ids;
   const duet_token_logprobs *logprobs; /* n entries, or NULL */
+  /* prefill's first message of a request that asked for prompt logprobs:
+   * entry i is prompt token i+1's given the tokens before it */
+  int32_t n_prompt_lp;
+  const duet_token_logprobs *prompt_lp;
 } duet_tokens_msg;
 
 typedef struct {

@@ -254,7 +254,11 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
       return;
     }
   }
-  json_t *lp = j->p.logprobs >= 0 && t->logprobs ? duet_resp_logprobs(j, t->ids, t->logprobs, t->n, &c->lp_offset) : NULL;
+  json_t *lp = NULL;
+  if (j->p.logprobs >= 0 && t->n_prompt_lp == c->prompt_tokens - 1 && t->n_prompt_lp > 0) /* echo: the prompt's first */
+    lp = duet_resp_prompt_logprobs(j, j->prompts[c->prompt], c->prompt_tokens, t->prompt_lp, &c->lp_offset);
+  if (j->p.logprobs >= 0 && t->logprobs)
+    lp = duet_resp_logprobs_join(lp, duet_resp_logprobs(j, t->ids, t->logprobs, t->n, &c->lp_offset));
   advance(c, lp, NULL);
   if (streamed) duet_metrics_overhead(&s->metrics, duet_now() - now);
 }
@@ -346,6 +350,9 @@ static int submit(duet_job *j, duet_choice *c) {
   m.sampling.seed = seed && !json_is_null(seed) ? j->p.sp.seed + (uint64_t)(c->index % j->p.n)
                                                 : (uint64_t)uv_hrtime() ^ (s->next_id << 20);
   m.max_tokens = j->p.max_tokens;
+  /* OpenAI's legacy echo + logprobs scores the prompt too (how evaluation
+   * harnesses compute log-likelihoods) */
+  m.prompt_logprobs = !j->chat && j->p.echo && j->p.logprobs >= 0;
   m.ignore_eos = j->p.ignore_eos;
   /* the workers stop at the model's EOS ids; the tokenizer may name one
    * more (an instruct tokenizer's end of turn), which vLLM stops at too */

@@ -17,6 +17,7 @@ static json_t *head(const duet_job *j, const char *object) {
  * decoder ever hand out bad bytes, they go out as U+FFFD, never as
  * invalid JSON. */
 static json_t *text(const char *p, size_t n) {
+  if (!p) p = "", n = 0; /* nothing generated yet: jansson makes no string of NULL */
   if (duet_utf8_invalid_at(p, n) < 0) return json_stringn_nocheck(p, n);
   char *fixed = malloc(3 * n + 1);
   if (!fixed) return json_string("");
@@ -168,6 +169,17 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
   }
   return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops, "text_offset",
                    offs);
+}
+
+json_t *duet_resp_prompt_logprobs(const duet_job *j, const int32_t *ids, int n, const duet_token_logprobs *lp,
+                                  size_t *offset) {
+  *offset = 0;
+  json_t *first = tok_text(j, ids[0]);
+  json_t *acc = json_pack("{s:[o],s:[n],s:[n],s:[I]}", "tokens", j->p.tokens_as_ids ? id_str(ids[0]) : json_incref(first),
+                          "token_logprobs", "top_logprobs", "text_offset", (json_int_t)0);
+  *offset += duet_utf8_count(json_string_value(first), json_string_length(first));
+  json_decref(first);
+  return n > 1 ? duet_resp_logprobs_join(acc, duet_resp_logprobs(j, ids + 1, lp, n - 1, offset)) : acc;
 }
 
 json_t *duet_resp_logprobs_join(json_t *acc, json_t *more) {

@@ -22,6 +22,11 @@ json_t *duet_resp_whole(const duet_job *j);
  * before, as vLLM and OpenAI count; *offset ends past the last token. */
 json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_token_logprobs *lp, int n,
                            size_t *offset);
+/* Completions with echo: the prompt's n ids, the first with null
+ * log-probs (nothing comes before it), then lp[0..n-1) for the others;
+ * offsets from 0, *offset left past the prompt's tokens. */
+json_t *duet_resp_prompt_logprobs(const duet_job *j, const int32_t *ids, int n, const duet_token_logprobs *lp,
+                                  size_t *offset);
 /* Appends more (stolen) to acc (same format); returns acc or more. */
 json_t *duet_resp_logprobs_join(json_t *acc, json_t *more);
 

@@ -297,7 +297,7 @@ static int decode_step(duet_decode_role *d) {
       continue;
     }
     int32_t t32 = tok;
-    duet_tokens_msg t = {1, &t32, want_lp ? &lp : NULL};
+    duet_tokens_msg t = {1, &t32, want_lp ? &lp : NULL, 0, NULL};
     send_to(d, 0, duet_msg_encode_tokens(r->id, &t, &buf, &len), &buf, &len);
     r->generated++;
     r->next_token = tok;

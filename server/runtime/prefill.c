@@ -22,6 +22,7 @@ typedef struct preq {
   pq_state state;
   int inflight;         /* KV sends not yet completed */
   int cancelled;
+  duet_token_logprobs *prompt_lp; /* leader, echo with logprobs: (n_prompt - 1) */
   struct preq *next;
 } preq;
 
@@ -30,6 +31,8 @@ struct duet_prefill_role {
   duet_kv_pool *pool;
   duet_workspace *ws;
   float *logits, *logits_copy;
+  float *chunk_logits; /* (chunk_rows, vocab): every row's, for prompt logprobs */
+  int chunk_rows;
   preq *head; /* FIFO: queued first, then draining */
   int leader, shutdown;
   duet_group_stats st;
@@ -71,6 +74,7 @@ static void preq_free(duet_prefill_role *p, preq *r) {
   duet_kv_seq_release(p->pool, &r->seq);
   free(r->seq.blocks);
   free(r->prompt);
+  free(r->prompt_lp);
   free(r);
 }
 
@@ -85,6 +89,7 @@ void duet_prefill_role_free(duet_prefill_role *p) {
   duet_kv_pool_free(p->pool);
   free(p->logits);
   free(p->logits_copy);
+  free(p->chunk_logits);
   free(p);
 }
 
@@ -176,19 +181,56 @@ static int wait_for_blocks(duet_prefill_role *p, preq *r, int upto, int block) {
   return DUET_OK;
 }
 
+/* Rows of a chunk whose every position's logits are kept (prompt
+ * logprobs): 64 MiB of them, a multiple of the block size. */
+static int logits_rows(const duet_prefill_role *p) {
+  int bs = p->o.block_size, rows = (int)(((size_t)64 << 20) / sizeof(float) / (size_t)p->o.model->cfg.vocab);
+  rows = rows / bs * bs;
+  return rows < bs ? bs : rows;
+}
+
+static int wants_prompt_lp(const duet_prefill_role *p, const preq *r) {
+  return p->leader && r->req.prompt_logprobs && r->n_prompt > 1;
+}
+
+/* Leader: the chunk's rows of logits -> prompt_lp of positions pos..pos+n
+ * (each row scores the next prompt token); the last row of the prompt
+ * goes to p->logits for the first token. */
+static void prompt_logprobs(duet_prefill_role *p, preq *r, int n, int last) {
+  int vocab = p->o.model->cfg.vocab, top = r->req.sampling.n_logprobs;
+  for (int j = 0; j < n; j++) {
+    const float *row = p->chunk_logits + (size_t)j * (size_t)vocab;
+    int q = r->pos + j;
+    if (q + 1 < r->n_prompt) duet_logprobs_of(row, vocab, r->prompt[q + 1], top, &r->prompt_lp[q]);
+    else if (last) memcpy(p->logits, row, sizeof(float) * (size_t)vocab);
+  }
+}
+
+static int chunk_buffers(duet_prefill_role *p, preq *r) {
+  if (!p->chunk_logits) {
+    p->chunk_rows = logits_rows(p);
+    p->chunk_logits = malloc(sizeof(float) * (size_t)p->chunk_rows * (size_t)p->o.model->cfg.vocab);
+  }
+  if (!r->prompt_lp) r->prompt_lp = malloc(sizeof *r->prompt_lp * (size_t)(r->n_prompt - 1));
+  if (!p->chunk_logits || !r->prompt_lp) return duet_error(DUET_ENOMEM, "prefill: out of memory for prompt logprobs");
+  return DUET_OK;
+}
+
 static int run_chunk(duet_prefill_role *p, preq *r, int n, int last) {
-  int rc = wait_for_blocks(p, r, r->pos + n, 1);
+  int rc = wait_for_blocks(p, r, r->pos + n, 1), all = wants_prompt_lp(p, r);
+  if (!rc && all) rc = chunk_buffers(p, r);
   if (rc) return rc;
   layer_ctx lc = {p, r};
   duet_forward_hooks hooks = p->o.tp;
   hooks.layer_done = on_layer_done;
   hooks.layer_done_ctx = &lc;
   double t0 = duet_now_s();
-  rc = duet_prefill(p->o.model, p->pool, &r->seq, r->prompt + r->pos, n, last && p->leader ? p->logits : NULL, 0,
-                    p->ws, &hooks);
+  float *logits = all ? p->chunk_logits : last && p->leader ? p->logits : NULL;
+  rc = duet_prefill(p->o.model, p->pool, &r->seq, r->prompt + r->pos, n, logits, all, p->ws, &hooks);
   p->st.step_seconds += duet_now_s() - t0;
   p->st.steps++;
   if (rc) return rc;
+  if (all) prompt_logprobs(p, r, n, last);
   r->pos += n;
   return DUET_OK;
 }
@@ -216,7 +258,8 @@ static int first_token(duet_prefill_role *p, preq *r) {
   duet_sampler_free(s);
   if (tok < 0) return tok;
   int32_t id32 = tok;
-  duet_tokens_msg t = {1, &id32, r->req.sampling.n_logprobs > 0 ? &lp : NULL};
+  duet_tokens_msg t = {1, &id32, r->req.sampling.n_logprobs > 0 ? &lp : NULL, r->prompt_lp ? r->n_prompt - 1 : 0,
+                       r->prompt_lp};
   uint8_t *buf;
   size_t len;
   if (duet_msg_encode_tokens(r->id, &t, &buf, &len) == 0) duet_net_send(p->o.net, 0, buf, len);
@@ -250,9 +293,10 @@ static int leader_step(duet_prefill_role *p) {
       end_request(p, r);
       continue;
     }
-    int n = r->n_prompt - r->pos, last = 1;
-    if (n > budget) {
-      n = budget / bs * bs;
+    int n = r->n_prompt - r->pos, last = 1, limit = budget;
+    if (wants_prompt_lp(p, r) && logits_rows(p) < limit) limit = logits_rows(p);
+    if (n > limit) {
+      n = limit / bs * bs;
       last = 0;
       if (n == 0) break;
     }

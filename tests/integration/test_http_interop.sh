@@ -79,8 +79,8 @@ c = json.load(open(sys.argv[1]))["choices"][0]
 b = bytes(x for e in c["logprobs"]["content"] for x in e["bytes"])
 sys.exit(not (len(c["logprobs"]["content"]) == 24 and b.decode("utf-8", "replace") == c["message"]["content"]))' "$TMP/lpb"
 # completions' text_offset counts characters, as vLLM and OpenAI do (a
-# client slicing the text with it gets the token), and starts after the
-# echoed prompt; streamed chunks continue the count
+# client slicing the text with it gets the token), from 0 through the
+# echoed prompt's tokens (scored too) and on; streamed chunks alike
 LP='{"prompt": "h\u00e9llo w\u00f6rld \u4e16", "max_tokens": 12, "logprobs": 1, "echo": true, "temperature": 0'
 curl -s "$URL/v1/completions" -d "$LP}" >"$TMP/off"
 curl -sN "$URL/v1/completions" -d "$LP, \"stream\": true}" | sed -n 's/^data: {/{/p' >"$TMP/offs"
@@ -88,9 +88,11 @@ check "completions text_offset: characters, after the echo, streamed alike" pyth
 lp = json.load(open(sys.argv[1]))["choices"][0]["logprobs"]
 chunks = [json.loads(l)["choices"][0]["logprobs"] for l in open(sys.argv[2])]
 streamed = [o for c in chunks if c for o in c["text_offset"]]
-want = [13]
+want = [0]
 for t in lp["tokens"][:-1]: want.append(want[-1] + len(t))
-sys.exit(not (len(lp["tokens"]) == 12 and lp["text_offset"] == want and streamed == want))' "$TMP/off" "$TMP/offs"
+n_prompt = len("h\u00e9llo w\u00f6rld \u4e16".encode())  # the test tokenizer: a token per byte
+sys.exit(not (len(lp["tokens"]) == n_prompt + 12 and lp["token_logprobs"][0] is None and
+              lp["text_offset"] == want and streamed == want))' "$TMP/off" "$TMP/offs"
 # --- CORS: browser clients (web UIs calling the API with fetch) read
 # responses only with Access-Control-Allow-Origin, and send a preflight
 # first for a JSON POST with Authorization ---

@@ -1,9 +1,11 @@
 # Sampling controls that OpenAI and vLLM clients send, through duetd in
-# process and through an MPI worker job (1 prefill + 1 decode: the
-# parameters cross the wire): logit_bias (OpenAI), stop_token_ids and
-# min_tokens (vLLM), and the EOS ids of generation_config.json (Llama 3 and
-# Qwen instruct models end a turn with an id that config.json may not
-# list). Budget: ~20 s.
+# process, through an MPI worker job (1 prefill + 1 decode: the parameters
+# cross the wire) and through a job whose prefill runs in chunks of 32
+# tokens: logit_bias (OpenAI), stop_token_ids and min_tokens (vLLM), the
+# EOS ids of generation_config.json (Llama 3 and Qwen instruct models end a
+# turn with an id that config.json may not list), and echo with logprobs,
+# which scores the prompt (how lm-evaluation-harness computes
+# log-likelihoods). Budget: ~30 s.
 . "$DUET_SRC/tests/integration/http_lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
@@ -46,6 +48,28 @@ run_checks() {
   ids '"max_tokens": 4, "ignore_eos": true, "logit_bias": {"77": 100}' >"$TMP/ign"
   check "$where: ignore_eos runs on through EOS ids" \
     eval '[ "$(finish_of)" = length ] && [ "$(wc -l <"$TMP/ign")" = 4 ] && [ "$(sort -u "$TMP/ign")" = 77 ]'
+  # echo + logprobs scores every prompt token but the first. Each score
+  # must be what the model gives that token after the tokens before it:
+  # the raw log-prob of the token forced (logit_bias leaves log-probs raw)
+  # right after that prefix.
+  P=$(python3 -c 'print(",".join(str((i * 37 + 11) % 250 + 3) for i in range(70)))')
+  curl -s --max-time 20 "$URL/v1/completions" -d "{\"prompt\": [$P], \"max_tokens\": 1, \"logprobs\": 2,
+    \"echo\": true, \"temperature\": 0}" >"$TMP/echo.json"
+  for k in 1 33 69; do
+    tok=$(python3 -c "print([$P][$k])"); pre=$(python3 -c "print(','.join(map(str, [$P][:$k])))")
+    curl -s --max-time 20 "$URL/v1/completions" -d "{\"prompt\": [$pre], \"max_tokens\": 1, \"logprobs\": 2,
+      \"temperature\": 0, \"logit_bias\": {\"$tok\": 100}}" >"$TMP/one$k.json"
+  done
+  check "$where: echo + logprobs scores the prompt as the model does after each prefix" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["choices"][0]["logprobs"]
+ok = len(e["tokens"]) == 71 and e["token_logprobs"][0] is None and e["top_logprobs"][0] is None
+ok = ok and e["text_offset"][:3] == [0, 1, 2] and all(len(t) <= 2 for t in e["top_logprobs"][1:])
+for k in (1, 33, 69):
+    one = json.load(open(sys.argv[2] + str(k) + ".json"))["choices"][0]["logprobs"]
+    ok = ok and abs(one["token_logprobs"][0] - e["token_logprobs"][k]) < 1e-4
+    ok = ok and one["top_logprobs"][0].keys() == e["top_logprobs"][k].keys()
+sys.exit(not ok)' "$TMP/echo.json" "$TMP/one"
   # bad values: a 400 naming the parameter
   for body in '"logit_bias": {"256": 1}' '"logit_bias": {"1": 200}' '"stop_token_ids": [-1]' \
     '"min_tokens": 9, "max_tokens": 4'; do
@@ -60,4 +84,20 @@ kill "$DPID"
 wait "$DPID" 2>/dev/null
 start_duetd job --model "$TMP/m" --prefill 1 --decode 1 || exit 1
 run_checks "worker job"
+kill "$DPID"
+wait "$DPID" 2>/dev/null
+
+# a job started by hand, prompts prefilled 32 tokens at a time
+mpirun -np 3 --oversubscribe "$BIN/duet-worker" --prefill 1 --decode 1 --tp 1 --model "$TMP/m" \
+  --listen 127.0.0.1:0 --budget 32 >"$TMP/job.out" 2>"$TMP/job.err" &
+PIDS="$PIDS $!"
+addr=""
+for _ in $(seq 100); do
+  addr=$(sed -n 's/^DUET_WORKER_LISTENING //p' "$TMP/job.out" | head -1)
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+check "the chunked job listens" [ -n "$addr" ]
+start_duetd chunked --model "$TMP/m" --workers "$addr" || exit 1
+run_checks "chunked prefill"
 finish

@@ -30,6 +30,7 @@ static void test_request(void) {
   q.stop_ids[1] = 9;
   q.n_prompt = 5;
   q.prompt = prompt;
+  q.prompt_logprobs = 1;
   uint8_t *buf;
   size_t len;
   CHECK(duet_msg_encode_request(42, &q, &buf, &len) == 0);
@@ -42,7 +43,7 @@ static void test_request(void) {
   CHECK(d.sampling.min_tokens == 4 && d.sampling.n_bias == 2 && d.sampling.bias_ids[1] == 31999 &&
         d.sampling.bias[0] == -1.5f && d.sampling.bias[1] == 100.f);
   CHECK(d.max_tokens == 17 && d.n_stop_ids == 2 && d.stop_ids[1] == 9 && d.n_prompt == 5);
-  CHECK(d.prompt && memcmp(d.prompt, prompt, sizeof prompt) == 0);
+  CHECK(d.prompt && memcmp(d.prompt, prompt, sizeof prompt) == 0 && d.prompt_logprobs == 1);
   /* Every truncation is refused, never read past. */
   int all_refused = 1;
   for (size_t cut = 0; cut < h.payload_len; cut++) {
@@ -117,7 +118,7 @@ static void test_tokens_finish_stats(void) {
     lp[i].top_ids[1] = 100 + i;
     lp[i].top_logprobs[1] = -3.0f;
   }
-  duet_tokens_msg t = {3, ids, lp}, d;
+  duet_tokens_msg t = {3, ids, lp, 0, NULL}, d;
   uint8_t *buf;
   size_t len;
   CHECK(duet_msg_encode_tokens(9, &t, &buf, &len) == 0);
@@ -132,6 +133,21 @@ static void test_tokens_finish_stats(void) {
   memcpy(extra, buf + 24, len - 24);
   CHECK(duet_msg_decode_tokens(extra, len - 24 + 4, &d) == DUET_EPROTO); /* trailing bytes */
   free(buf);
+  /* prefill's first message with the prompt's logprobs */
+  t.n = 1, t.n_prompt_lp = 2, t.prompt_lp = lp + 1;
+  CHECK(duet_msg_encode_tokens(9, &t, &buf, &len) == 0);
+  CHECK(duet_msg_decode_tokens(buf + 24, len - 24, &d) == 0 && d.n == 1 && d.n_prompt_lp == 2 &&
+        d.prompt_lp[1].top_ids[1] == 102 && d.prompt_lp[0].logprob == -0.5f);
+  CHECK(duet_msg_decode_tokens(buf + 24, len - 28, &d) == DUET_EPROTO); /* an entry cut short */
+  int32_t bad_top = DUET_MAX_LOGPROBS + 1;
+  memcpy(buf + 24 + 20, &bad_top, 4); /* n, has_lp, 1 id, n_prompt_lp, logprob: the first n_top */
+  CHECK(duet_msg_decode_tokens(buf + 24, len - 24, &d) == DUET_EPROTO);
+  int32_t bad_n = -1;
+  memcpy(buf + 24 + 12, &bad_n, 4); /* n_prompt_lp */
+  CHECK(duet_msg_decode_tokens(buf + 24, len - 24, &d) == DUET_EPROTO);
+  free(buf);
+  t.prompt_lp = NULL;
+  CHECK(duet_msg_encode_tokens(9, &t, &buf, &len) == DUET_EINVAL);
 
   duet_finish_msg f = {DUET_FINISH_ERROR, 12, 3, "worker lost"}, g;
   CHECK(duet_msg_encode_finish(3, &f, &buf, &len) == 0);

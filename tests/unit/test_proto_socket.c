@@ -112,7 +112,7 @@ int main(void) {
   CHECK(c && x.connected == 1);
   if (!c || x.connected != 1) { fprintf(stderr, "connect to %s failed (%d)\n", addr, x.connected); return 1; }
   int32_t ids[3] = {4, 5, 6};
-  duet_tokens_msg t = {3, ids, NULL};
+  duet_tokens_msg t = {3, ids, NULL, 0, NULL};
   uint8_t *buf;
   size_t len;
   duet_msg_encode_tokens(11, &t, &buf, &len);
