@@ -74,38 +74,40 @@ static json_t *flatten(duet_req *r, const json_t *msgs) {
   return out;
 }
 
+char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt) {
+  duet_server *s = r->conn->srv;
+  json_t *msgs = json_object_get(body, "messages");
+  if (check_messages(r, msgs) < 0) return NULL;
+  if (!s->tmpl) {
+    duet_req_error(r, 400, "invalid_request_error", "messages", "the model '%s' has no chat template", s->model_name);
+    return NULL;
+  }
+  json_t *flat = flatten(r, msgs);
+  if (!flat) return NULL;
+  char *text = NULL;
+  int rc = duet_chat_template_render(s->tmpl, flat, add_generation_prompt, &text);
+  json_decref(flat);
+  if (rc < 0) {
+    duet_req_error(r, 400, "invalid_request_error", "messages", "chat template: %s", duet_last_error());
+    return NULL;
+  }
+  return text;
+}
+
 void duet_chat_completions(duet_req *r) {
   duet_server *s = r->conn->srv;
   duet_params p;
   json_t *body = duet_api_begin(r, 1, &p);
   if (!body) return;
-  json_t *msgs = json_object_get(body, "messages");
-  if (check_messages(r, msgs) < 0) {
-    json_decref(body);
-    return;
-  }
-  if (!s->tmpl) {
-    duet_req_error(r, 400, "invalid_request_error", "messages", "the model '%s' has no chat template", s->model_name);
-    json_decref(body);
-    return;
-  }
-  json_t *flat = flatten(r, msgs);
-  if (!flat) {
-    json_decref(body);
-    return;
-  }
-  char *text = NULL;
-  int rc = duet_chat_template_render(s->tmpl, flat, 1, &text);
-  json_decref(flat);
-  if (rc < 0) {
-    duet_req_error(r, 400, "invalid_request_error", "messages", "chat template: %s", duet_last_error());
+  char *text = duet_chat_render(r, body, 1);
+  if (!text) {
     json_decref(body);
     return;
   }
   int *ids = NULL, n = 0;
   /* the template writes the special tokens itself (as transformers'
    * apply_chat_template, which tokenizes without adding them again) */
-  rc = duet_tokenizer_encode(s->tok, text, strlen(text), 0, &ids, &n);
+  int rc = duet_tokenizer_encode(s->tok, text, strlen(text), 0, &ids, &n);
   free(text);
   duet_job *j = rc < 0 ? NULL : duet_job_new(r, 1, body, &p);
   json_decref(body);

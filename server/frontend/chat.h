@@ -6,10 +6,15 @@
  * completion; answers in the chat shapes (role in the first streamed
  * delta, finish_reason null until the last). */
 
+#include <jansson.h>
+
 typedef struct duet_req duet_req;
 typedef struct duet_server duet_server;
 
 void duet_chat_completions(duet_req *r);
+/* body's messages through the chat template (malloc'd text), or NULL with
+ * r answered (400). */
+char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt);
 /* Loads the model's chat template into s->tmpl (DUET_ENOENT when it has
  * none: chat requests then get a 400 saying so). */
 int duet_chat_load(duet_server *s);

@@ -9,7 +9,7 @@
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
 
-json_t *duet_api_begin(duet_req *r, int chat, duet_params *p) {
+json_t *duet_api_body(duet_req *r) {
   duet_server *s = r->conn->srv;
   json_error_t err;
   /* RFC 8259 8.1 lets a parser ignore a UTF-8 byte order mark; some
@@ -33,6 +33,13 @@ json_t *duet_api_begin(duet_req *r, int chat, duet_params *p) {
     json_decref(body);
     return NULL;
   }
+  return body;
+}
+
+json_t *duet_api_begin(duet_req *r, int chat, duet_params *p) {
+  duet_server *s = r->conn->srv;
+  json_t *body = duet_api_body(r);
+  if (!body) return NULL;
   duet_param_error e;
   if (duet_params_parse(body, chat, s->opts.max_tokens, s->opts.max_n, s->vocab, p, &e) < 0) {
     duet_req_error(r, 400, "invalid_request_error", e.param, "%s", e.msg);

@@ -16,5 +16,7 @@ void duet_completions(duet_req *r);
  * check the model name (404) and read the parameters (400 naming one).
  * On failure the request is answered and NULL returned. */
 json_t *duet_api_begin(duet_req *r, int chat, duet_params *p);
+/* The first two steps alone (/tokenize, /detokenize). */
+json_t *duet_api_body(duet_req *r);
 
 #endif

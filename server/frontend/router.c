@@ -10,6 +10,7 @@
 #include "server/frontend/completions.h"
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
+#include "server/frontend/tokenize.h"
 
 static void health(duet_req *r) {
   duet_server *s = r->conn->srv;
@@ -55,6 +56,8 @@ static const route ROUTES[] = {
     {"/v1/models", "GET", models, 1},
     {"/v1/completions", "POST", duet_completions, 1},
     {"/v1/chat/completions", "POST", duet_chat_completions, 1},
+    {"/tokenize", "POST", duet_tokenize, 1},
+    {"/detokenize", "POST", duet_detokenize, 1},
 };
 
 /* The path of an absolute-form target ("http://host:port/v1/models"),

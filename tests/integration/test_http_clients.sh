@@ -53,6 +53,20 @@ if [ -n "$stop" ]; then
   check "stop string finish_reason stop" jq -e '.choices[0].finish_reason == "stop"' "$TMP/s.json"
 fi
 
+# --- /tokenize and /detokenize, in vLLM's and llama-server's shapes ---
+curl -s "$URL/tokenize" -d '{"prompt": "h\u00e9llo"}' >"$TMP/tok.json"
+curl -s "$URL/v1/completions" -d '{"prompt": "h\u00e9llo", "max_tokens": 1}' >"$TMP/tokc.json"
+check "tokenize counts what a completion's prompt_tokens counts" \
+  [ "$(jq .count "$TMP/tok.json")" = "$(jq .usage.prompt_tokens "$TMP/tokc.json")" ]
+check "detokenize gives the text back" sh -c "curl -s '$URL/detokenize' -d \"{\\\"tokens\\\": \$(jq -c .tokens '$TMP/tok.json')}\" |
+  jq -e '.prompt == \"h\u00e9llo\" and .content == .prompt'"
+check "llama-server shape: content and with_pieces" sh -c "curl -s '$URL/tokenize' \
+  -d '{\"content\": \"ab\", \"with_pieces\": true}' | jq -e '.tokens == [{\"id\": 97, \"piece\": \"a\"}, {\"id\": 98, \"piece\": \"b\"}]'"
+check "tokenize messages through the chat template" sh -c "curl -s '$URL/tokenize' \
+  -d '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}' | jq -e '.count > 2'"
+check "tokenize without text: 400" [ "$(status POST /tokenize -d '{"prompt": 3}')" = 400 ]
+check "detokenize of an id outside the vocabulary: 400" [ "$(status POST /detokenize -d '{"tokens": [100000]}')" = 400 ]
+
 # --- nghttp ---
 check "nghttp prior knowledge /health" sh -c "nghttp -n '$URL/health' -t 5 && nghttp '$URL/v1/models' -t 5 | grep -q '\"id\":\"m\"'"
 check "nghttp h2c upgrade" sh -c "nghttp -u '$URL/v1/models' -t 5 | grep -q '\"object\":\"list\"'"
