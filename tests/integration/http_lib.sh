@@ -11,7 +11,16 @@ PASS=0
 FAILED=0
 export NODE_PATH="$(sh "$SRC/tests/npm-deps.sh")/node_modules"
 
+# TERM first: mpirun passes it on to its ranks (a KILL would leave them
+# running), and duetd stops its worker job; KILL whatever is left after 5 s.
 cleanup() {
+  for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+  for _ in $(seq 50); do
+    alive=0
+    for p in $PIDS; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
   for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$TMP"
