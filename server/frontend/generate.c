@@ -230,6 +230,10 @@ static void advance(duet_choice *c, json_t *lp, const char *finish) {
   if (--j->open == 0) job_complete(j);
 }
 
+/* OpenAI's legacy echo + logprobs scores the prompt too (how evaluation
+ * harnesses compute log-likelihoods). */
+static int prompt_logprobs(const duet_job *j) { return !j->chat && j->p.echo && j->p.logprobs >= 0; }
+
 void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
   duet_slot *e = gens_find(s, id);
   if (!e) return;
@@ -237,8 +241,8 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
   duet_job *j = c->job;
   if (!c->open) return;
   double now = duet_now();
-  int streamed = j->p.stream && j->req;
-  if (!c->n_gen) c->t_first = now;
+  int streamed = j->p.stream && j->req, first = !c->n_gen;
+  if (first) c->t_first = now;
   if (!j->ttft_seen) {
     j->ttft_seen = 1;
     duet_hist_observe(&s->metrics.ttft, now - j->t0);
@@ -255,7 +259,8 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
     }
   }
   json_t *lp = NULL;
-  if (j->p.logprobs >= 0 && t->n_prompt_lp == c->prompt_tokens - 1 && t->n_prompt_lp > 0) /* echo: the prompt's first */
+  /* echo with logprobs: prefill's first message scores the prompt */
+  if (first && prompt_logprobs(j) && t->n_prompt_lp == c->prompt_tokens - 1 && c->prompt_tokens > 0)
     lp = duet_resp_prompt_logprobs(j, j->prompts[c->prompt], c->prompt_tokens, t->prompt_lp, &c->lp_offset);
   if (j->p.logprobs >= 0 && t->logprobs)
     lp = duet_resp_logprobs_join(lp, duet_resp_logprobs(j, t->ids, t->logprobs, t->n, &c->lp_offset));
@@ -350,9 +355,7 @@ static int submit(duet_job *j, duet_choice *c) {
   m.sampling.seed = seed && !json_is_null(seed) ? j->p.sp.seed + (uint64_t)(c->index % j->p.n)
                                                 : (uint64_t)uv_hrtime() ^ (s->next_id << 20);
   m.max_tokens = j->p.max_tokens;
-  /* OpenAI's legacy echo + logprobs scores the prompt too (how evaluation
-   * harnesses compute log-likelihoods) */
-  m.prompt_logprobs = !j->chat && j->p.echo && j->p.logprobs >= 0;
+  m.prompt_logprobs = prompt_logprobs(j);
   m.ignore_eos = j->p.ignore_eos;
   /* the workers stop at the model's EOS ids; the tokenizer may name one
    * more (an instruct tokenizer's end of turn), which vLLM stops at too */

@@ -70,6 +70,9 @@ for k in (1, 33, 69):
     ok = ok and abs(one["token_logprobs"][0] - e["token_logprobs"][k]) < 1e-4
     ok = ok and one["top_logprobs"][0].keys() == e["top_logprobs"][k].keys()
 sys.exit(not ok)' "$TMP/echo.json" "$TMP/one"
+  check "$where: echo + logprobs of a one-token prompt: its entry, null" sh -c "curl -s --max-time 20 '$URL/v1/completions' \
+    -d '{\"prompt\": [7], \"max_tokens\": 2, \"logprobs\": 1, \"echo\": true}' |
+    jq -e '.choices[0].logprobs | (.tokens | length) == 3 and .token_logprobs[0] == null and .text_offset[0] == 0'"
   # bad values: a 400 naming the parameter
   for body in '"logit_bias": {"256": 1}' '"logit_bias": {"1": 200}' '"stop_token_ids": [-1]' \
     '"min_tokens": 9, "max_tokens": 4'; do
