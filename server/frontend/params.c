@@ -130,6 +130,30 @@ static int token_stops(const json_t *b, int vocab, int cap, duet_params *p, duet
   return 0;
 }
 
+static int present(const json_t *b, const char *key) {
+  json_t *v = json_object_get(b, key);
+  return v && !json_is_null(v);
+}
+
+/* What duet cannot do is refused by name rather than ignored: the client
+ * would otherwise take the answer for what it asked (vLLM refuses suffix
+ * too, and tools without a tool parser). */
+static int unsupported(const json_t *b, int chat, int n, duet_param_error *e) {
+  json_t *v = json_object_get(b, "suffix");
+  if (!chat && json_is_string(v) && json_string_length(v)) return fail(e, "suffix", "'suffix' is not supported");
+  v = json_object_get(b, "best_of");
+  if (!chat && present(b, "best_of") && !(json_is_integer(v) && (json_integer_value(v) == 1 || json_integer_value(v) == n)))
+    return fail(e, "best_of", "'best_of' other than 1 or n is not supported");
+  const char *type = json_string_value(json_object_get(json_object_get(b, "response_format"), "type"));
+  if (present(b, "response_format") && (!type || strcmp(type, "text")))
+    return fail(e, "response_format", "only 'response_format' {\"type\": \"text\"} is supported (no JSON mode)");
+  const char *choice = json_string_value(json_object_get(b, "tool_choice"));
+  int tools = json_array_size(json_object_get(b, "tools")) || json_array_size(json_object_get(b, "functions"));
+  if (chat && tools && !(choice && !strcmp(choice, "none")))
+    return fail(e, "tools", "tool calling is not supported: leave out 'tools' or set 'tool_choice' to \"none\"");
+  return 0;
+}
+
 static int logprobs(const json_t *b, int chat, duet_params *p, duet_param_error *e) {
   long long top = -1;
   if (!chat) {
@@ -187,7 +211,7 @@ int duet_params_parse(const json_t *b, int chat, int cap, int max_n, int vocab, 
   p->n = (int)x;
   if (logprobs(b, chat, p, e) || stream(b, p, e) || stops(b, p, e) || boolean(b, "ignore_eos", &p->ignore_eos, e) ||
       boolean(b, "return_tokens_as_token_ids", &p->tokens_as_ids, e) || logit_bias(b, vocab, p, e) ||
-      token_stops(b, vocab, cap, p, e))
+      token_stops(b, vocab, cap, p, e) || unsupported(b, chat, p->n, e))
     return -1;
   /* logprobs 0 still wants the chosen token's log-probability */
   sp->n_logprobs = p->logprobs < 0 ? 0 : p->logprobs ? p->logprobs : 1;

@@ -4,7 +4,8 @@
 /* The request parameters shared by /v1/completions and
  * /v1/chat/completions, read from the JSON body and checked one by one so
  * a bad value gets a 400 naming it (OpenAI's names). Unknown keys are
- * ignored, as OpenAI-compatible servers do. */
+ * ignored, as OpenAI-compatible servers do; known features duet lacks
+ * (suffix, best_of > 1, JSON response_format, tools) get a 400 too. */
 
 #include <jansson.h>
 

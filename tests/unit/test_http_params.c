@@ -88,5 +88,16 @@ int main(void) {
   expect("{\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}", 0, "stop_token_ids");
   expect("{\"min_tokens\":-1}", 0, "min_tokens");
   expect("{\"min_tokens\":5,\"max_tokens\":4}", 0, "min_tokens");
+  expect("{\"suffix\":\"x\"}", 0, "suffix");
+  expect("{\"suffix\":\"\"}", 0, NULL);
+  expect("{\"best_of\":3}", 0, "best_of");
+  expect("{\"best_of\":2,\"n\":2}", 0, NULL);
+  expect("{\"best_of\":1}", 0, NULL);
+  expect("{\"response_format\":{\"type\":\"json_object\"}}", 1, "response_format");
+  expect("{\"response_format\":{\"type\":\"text\"}}", 1, NULL);
+  expect("{\"response_format\":\"json\"}", 1, "response_format");
+  expect("{\"tools\":[{\"type\":\"function\"}]}", 1, "tools");
+  expect("{\"tools\":[{\"type\":\"function\"}],\"tool_choice\":\"none\"}", 1, NULL);
+  expect("{\"tools\":[]}", 1, NULL);
   return finish();
 }
