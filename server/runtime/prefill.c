@@ -31,8 +31,7 @@ struct duet_prefill_role {
   duet_kv_pool *pool;
   duet_workspace *ws;
   float *logits, *logits_copy;
-  float *chunk_logits; /* (chunk_rows, vocab): every row's, for prompt logprobs */
-  int chunk_rows;
+  float *chunk_logits; /* (logits_rows(), vocab): every row's, for prompt logprobs */
   preq *head; /* FIFO: queued first, then draining */
   int leader, shutdown;
   duet_group_stats st;
@@ -207,10 +206,7 @@ static void prompt_logprobs(duet_prefill_role *p, preq *r, int n, int last) {
 }
 
 static int chunk_buffers(duet_prefill_role *p, preq *r) {
-  if (!p->chunk_logits) {
-    p->chunk_rows = logits_rows(p);
-    p->chunk_logits = malloc(sizeof(float) * (size_t)p->chunk_rows * (size_t)p->o.model->cfg.vocab);
-  }
+  if (!p->chunk_logits) p->chunk_logits = malloc(sizeof(float) * (size_t)logits_rows(p) * (size_t)p->o.model->cfg.vocab);
   if (!r->prompt_lp) r->prompt_lp = malloc(sizeof *r->prompt_lp * (size_t)(r->n_prompt - 1));
   if (!p->chunk_logits || !r->prompt_lp) return duet_error(DUET_ENOMEM, "prefill: out of memory for prompt logprobs");
   return DUET_OK;
