@@ -211,10 +211,7 @@ static int load_weights(loader *ld) {
   return DUET_OK;
 }
 
-/* generation_config.json (optional) may list more ids that end a sequence
- * than config.json: Llama 3 instruct's end of turn, Qwen's end of message.
- * transformers' generate() and vLLM stop at all of them. */
-static int add_generation_eos(const char *dir, duet_config *c) {
+int duet_config_add_generation_eos(const char *dir, duet_config *c) {
   char path[4096 + 32];
   snprintf(path, sizeof path, "%s/generation_config.json", dir);
   json_t *root = NULL;
@@ -239,7 +236,7 @@ static int load(const char *dir, const duet_load_opts *opts, int check_only, due
   char path[4096 + 32];
   snprintf(path, sizeof path, "%s/config.json", dir);
   int rc = duet_config_load(path, &m->cfg);
-  if (rc == DUET_OK) rc = add_generation_eos(dir, &m->cfg);
+  if (rc == DUET_OK) rc = duet_config_add_generation_eos(dir, &m->cfg);
   if (rc == DUET_OK) rc = setup_shard(dir, opts, m);
   if (rc == DUET_OK) rc = check_memory(dir, m, opts->to_f32);
   if (rc == DUET_OK && !(m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers)))

@@ -112,14 +112,19 @@ int duet_model_check(const char *dir, const duet_load_opts *opts);
 /* Parse and validate config.json (also used by tools that only need the
  * shape). */
 int duet_config_load(const char *config_json_path, duet_config *out);
+/* 1 when tok ends a sequence: eos_id or any of eos_ids. */
+int duet_config_is_eos(const duet_config *c, int tok);
 /* Adds the ids of root's "eos_token_id" (an integer, a list or null) to
  * c->eos_ids, skipping repeats (the loader also reads them from
  * generation_config.json, as transformers and vLLM do); path names the
  * file in errors. */
-/* 1 when tok ends a sequence: eos_id or any of eos_ids. */
-int duet_config_is_eos(const duet_config *c, int tok);
 typedef struct json_t json_t;
 int duet_config_add_eos_ids(duet_config *c, const char *path, const json_t *root);
+/* The same from dir/generation_config.json when there is one (it may list
+ * more ids that end a sequence than config.json: Llama 3 instruct's end of
+ * turn, Qwen's end of message; transformers and vLLM stop at all of them).
+ * duet_model_load calls it. */
+int duet_config_add_generation_eos(const char *dir, duet_config *c);
 
 /* Check a config's values (positive sizes, heads dividing, known kinds...);
  * duet_config_load() calls it, and so does duet_config_write(). */

@@ -481,6 +481,7 @@ static double raw_logprobs(const float *logits, int V, int n, cand *top) {
 }
 
 static void fill_logprobs(duet_token_logprobs *lp, float raw, const cand *top, int n_top, double lse) {
+  memset(lp, 0, sizeof *lp); /* the unused tail goes over the wire too */
   lp->logprob = (float)(raw - lse);
   lp->n_top = n_top;
   for (int i = 0; i < n_top; i++) lp->top_ids[i] = top[i].id, lp->top_logprobs[i] = (float)(top[i].l - lse);

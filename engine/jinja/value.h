@@ -103,6 +103,4 @@ size_t jinja_utf8_next(const char *s, size_t n, size_t i, unsigned *cp, int *ok)
 /* Python's str.isspace(): ASCII and Unicode whitespace. */
 int jinja_is_space(unsigned cp);
 
-/* Code points of a UTF-8 string (what Python's len() counts). */
-
 #endif

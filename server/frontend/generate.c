@@ -207,7 +207,12 @@ static int append(duet_choice *c, const char *p, size_t n) {
  * closes the choice (everything left is emitted). lp is stolen. */
 static void advance(duet_choice *c, json_t *lp, const char *finish) {
   duet_job *j = c->job;
-  duet_stop_result sr = duet_stop_scan(j->p.stop, j->p.n_stop, j->p.stop_max_len, c->text, c->len, c->emitted);
+  /* as vLLM: a stop string counts once it ends in the text of the
+   * min_tokens-th token or later */
+  duet_stop_result sr = {-1, c->len};
+  if (c->n_gen >= j->p.sp.min_tokens)
+    sr = duet_stop_scan(j->p.stop, j->p.n_stop, j->p.stop_max_len, c->text, c->len,
+                        c->emitted > c->stop_from ? c->emitted : c->stop_from);
   if (sr.match >= 0) {
     c->len = (size_t)sr.match;
     c->text[c->len] = 0;
@@ -228,6 +233,23 @@ static void advance(duet_choice *c, json_t *lp, const char *finish) {
   c->finish = finish;
   if (c->n_gen > 1) duet_hist_observe(&j->s->metrics.tpot, (c->t_last - c->t_first) / (c->n_gen - 1));
   if (--j->open == 0) job_complete(j);
+}
+
+/* The tokenizer's eos_token, when the model has it: an instruct
+ * tokenizer's end of turn, which vLLM stops at too. */
+static int tokenizer_eos(const duet_server *s) {
+  int e = s->tok ? duet_tokenizer_eos_id(s->tok) : -1;
+  return e < s->vocab ? e : -1;
+}
+
+/* Whether token id ends the choice (the workers stop at the same ids):
+ * its text is left out, as vLLM does without include_stop_str_in_output;
+ * it still counts and has its logprobs. */
+static int ends_choice(const duet_job *j, int id) {
+  if (!j->p.ignore_eos && (duet_config_is_eos(&j->s->cfg, id) || id == tokenizer_eos(j->s))) return 1;
+  for (int i = 0; i < j->p.n_stop_ids; i++)
+    if (id == j->p.stop_ids[i]) return 1;
+  return 0;
 }
 
 /* OpenAI's legacy echo + logprobs scores the prompt too (how evaluation
@@ -252,6 +274,8 @@ void duet_gen_tokens(duet_server *s, uint64_t id, const duet_tokens_msg *t) {
   for (int i = 0; i < t->n; i++) {
     c->n_gen++;
     s->metrics.generation_tokens++;
+    if (c->n_gen == j->p.sp.min_tokens) c->stop_from = c->len;
+    if (ends_choice(j, t->ids[i])) continue;
     int n = duet_detok_push(c->detok, t->ids[i], buf, sizeof buf);
     if (n > 0 && append(c, buf, (size_t)n) < 0) {
       job_fail(j, 500, "out of memory");
@@ -320,6 +344,17 @@ static int check_lengths(duet_job *j) {
       return -1;
     }
     if (!j->p.max_tokens || j->p.max_tokens > want) j->p.max_tokens = want;
+    if (j->p.sp.min_tokens > j->p.max_tokens) {
+      duet_req_error(j->req, 400, "invalid_request_error", "min_tokens",
+                     "'min_tokens' (%d) must not exceed the %d tokens to generate", j->p.sp.min_tokens, j->p.max_tokens);
+      return -1;
+    }
+    /* the prompt's logprobs travel in one message (168 bytes a token) */
+    if (prompt_logprobs(j) && (size_t)n * sizeof(duet_token_logprobs) > DUET_MSG_MAX_PAYLOAD / 2) {
+      duet_req_error(j->req, 400, "invalid_request_error", "echo", "echo with logprobs takes prompts of at most %zu tokens",
+                     DUET_MSG_MAX_PAYLOAD / 2 / sizeof(duet_token_logprobs));
+      return -1;
+    }
   }
   return 0;
 }
@@ -357,13 +392,11 @@ static int submit(duet_job *j, duet_choice *c) {
   m.max_tokens = j->p.max_tokens;
   m.prompt_logprobs = prompt_logprobs(j);
   m.ignore_eos = j->p.ignore_eos;
-  /* the workers stop at the model's EOS ids; the tokenizer may name one
-   * more (an instruct tokenizer's end of turn), which vLLM stops at too */
+  /* the workers stop at the model's EOS ids; and at these (ends_choice) */
   _Static_assert(DUET_MAX_STOP <= DUET_MAX_STOP_IDS, "stop_token_ids plus the tokenizer's EOS fit the wire");
   for (int i = 0; i < j->p.n_stop_ids; i++) m.stop_ids[m.n_stop_ids++] = j->p.stop_ids[i];
-  int tok_eos = s->tok ? duet_tokenizer_eos_id(s->tok) : -1;
-  if (!j->p.ignore_eos && tok_eos >= 0 && tok_eos < s->vocab && m.n_stop_ids < DUET_MAX_STOP_IDS)
-    m.stop_ids[m.n_stop_ids++] = tok_eos;
+  if (!j->p.ignore_eos && tokenizer_eos(s) >= 0 && m.n_stop_ids < DUET_MAX_STOP_IDS)
+    m.stop_ids[m.n_stop_ids++] = tokenizer_eos(s);
   m.n_prompt = j->prompt_lens[c->prompt];
   m.prompt = j->prompts[c->prompt];
   c->gid = ++s->next_id;

@@ -31,6 +31,7 @@ typedef struct {
   duet_detok *detok;
   char *text;            /* everything generated (stop-cut) */
   size_t len, cap, emitted;
+  size_t stop_from;      /* stop strings must end past here: min_tokens' text */
   int n_gen, prompt_tokens;
   double t_first, t_last;
   json_t *lp;            /* accumulated logprobs (non-streaming) */

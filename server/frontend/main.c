@@ -76,7 +76,9 @@ static int load_model_side(duet_server *s) {
   duet_config cfg;
   snprintf(path, sizeof path, "%s/config.json", s->opts.model_dir);
   int rc = duet_config_load(path, &cfg);
+  if (rc == DUET_OK) rc = duet_config_add_generation_eos(s->opts.model_dir, &cfg);
   if (rc < 0) return rc;
+  s->cfg = cfg;
   s->ctx_len = cfg.max_pos;
   s->vocab = cfg.vocab;
   if ((rc = duet_tokenizer_load(s->opts.model_dir, &s->tok)) < 0) return rc;

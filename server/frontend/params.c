@@ -125,7 +125,8 @@ static int token_stops(const json_t *b, int vocab, int cap, duet_params *p, duet
   long long min = 0;
   if (integer(b, "min_tokens", 0, cap, &min, e)) return -1;
   if (p->max_tokens && min > p->max_tokens)
-    return fail(e, "min_tokens", "'min_tokens' (%lld) must not exceed max_tokens (%d)", min, p->max_tokens);
+    return fail(e, "min_tokens", "'min_tokens' (%lld) must not exceed the requested maximum of %d tokens", min,
+                p->max_tokens);
   p->sp.min_tokens = (int)min;
   return 0;
 }
@@ -140,7 +141,8 @@ static int present(const json_t *b, const char *key) {
  * too, and tools without a tool parser). */
 static int unsupported(const json_t *b, int chat, int n, duet_param_error *e) {
   json_t *v = json_object_get(b, "suffix");
-  if (!chat && json_is_string(v) && json_string_length(v)) return fail(e, "suffix", "'suffix' is not supported");
+  if (!chat && present(b, "suffix") && !(json_is_string(v) && !json_string_length(v)))
+    return fail(e, "suffix", "'suffix' is not supported");
   v = json_object_get(b, "best_of");
   if (!chat && present(b, "best_of") && !(json_is_integer(v) && (json_integer_value(v) == 1 || json_integer_value(v) == n)))
     return fail(e, "best_of", "'best_of' other than 1 or n is not supported");
@@ -149,8 +151,9 @@ static int unsupported(const json_t *b, int chat, int n, duet_param_error *e) {
     return fail(e, "response_format", "only 'response_format' {\"type\": \"text\"} is supported (no JSON mode)");
   const char *choice = json_string_value(json_object_get(b, "tool_choice"));
   int tools = json_array_size(json_object_get(b, "tools")) || json_array_size(json_object_get(b, "functions"));
+  const char *which = json_array_size(json_object_get(b, "tools")) ? "tools" : "functions";
   if (chat && tools && !(choice && !strcmp(choice, "none")))
-    return fail(e, "tools", "tool calling is not supported: leave out 'tools' or set 'tool_choice' to \"none\"");
+    return fail(e, which, "tool calling is not supported: leave out '%s' or set 'tool_choice' to \"none\"", which);
   return 0;
 }
 

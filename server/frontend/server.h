@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "engine/model.h"
 #include "server/frontend/metrics.h"
 #include "server/frontend/opts.h"
 #include "server/runtime/backend.h"
@@ -38,6 +39,7 @@ typedef struct duet_server {
   char model_name[128];
   int ctx_len;      /* model context (max_position_embeddings) */
   int vocab;
+  duet_config cfg;  /* config.json, with generation_config.json's EOS ids */
   uint64_t next_id; /* backend request ids */
   /* generation id -> choice, open addressing (key 0 = empty, ~0 = deleted) */
   duet_slot *gens;

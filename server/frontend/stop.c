@@ -8,7 +8,7 @@ duet_stop_result duet_stop_scan(const char *const *stops, int n, size_t max_len,
   if (!n) return r;
   /* A match must end in the new text, so it starts at most max_len-1
    * bytes before what was emitted. */
-  size_t from = emitted > max_len ? emitted - max_len + 1 : 0;
+  size_t from = emitted + 1 > max_len ? emitted + 1 - max_len : 0;
   for (int i = 0; i < n; i++) {
     size_t sl = strlen(stops[i]);
     const char *hit = memmem(text + from, len - from, stops[i], sl);

@@ -35,7 +35,7 @@ static const char *tokenize_input(duet_req *r, const json_t *body, int *add_spec
   }
   json_t *text = prompt ? prompt : content;
   if (!json_is_string(text)) {
-    duet_req_error(r, 400, "invalid_request_error", prompt ? "prompt" : "content",
+    duet_req_error(r, 400, "invalid_request_error", prompt || !content ? "prompt" : "content",
                    "give the text as a string in 'prompt' (or 'content'), or 'messages'");
     return NULL;
   }
@@ -50,8 +50,12 @@ static json_t *pieces(const duet_server *s, const int *ids, int n) {
     char *b = NULL;
     size_t len = 0;
     if (duet_tokenizer_token_bytes(s->tok, ids[i], &b, &len) < 0) len = 0;
-    json_t *piece = json_stringn(b ? b : "", len); /* NULL: a piece of a character */
-    json_array_append_new(out, json_pack("{s:i,s:o}", "id", ids[i], "piece", piece ? piece : json_string("\xEF\xBF\xBD")));
+    json_t *piece = json_stringn(b ? b : "", len);
+    if (!piece) { /* a piece of a character: its bytes, as llama-server gives them */
+      piece = json_array();
+      for (size_t k = 0; k < len; k++) json_array_append_new(piece, json_integer((unsigned char)b[k]));
+    }
+    json_array_append_new(out, json_pack("{s:i,s:o}", "id", ids[i], "piece", piece));
     free(b);
   }
   return out;

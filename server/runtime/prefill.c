@@ -258,7 +258,8 @@ static int first_token(duet_prefill_role *p, preq *r) {
                        r->prompt_lp};
   uint8_t *buf;
   size_t len;
-  if (duet_msg_encode_tokens(r->id, &t, &buf, &len) == 0) duet_net_send(p->o.net, 0, buf, len);
+  if ((rc = duet_msg_encode_tokens(r->id, &t, &buf, &len)) < 0) return rc; /* too large: the request fails, answered */
+  duet_net_send(p->o.net, 0, buf, len);
   if (duet_op_encode_first(r->id, tok, p->logits_copy, vocab, &buf, &len) == 0)
     duet_net_send(p->o.net, duet_topo_decode_rank(&p->o.topo, r->decode_group, 0), buf, len);
   return DUET_OK;

@@ -62,6 +62,8 @@ check "detokenize gives the text back" sh -c "curl -s '$URL/detokenize' -d \"{\\
   jq -e '.prompt == \"h\u00e9llo\" and .content == .prompt'"
 check "llama-server shape: content and with_pieces" sh -c "curl -s '$URL/tokenize' \
   -d '{\"content\": \"ab\", \"with_pieces\": true}' | jq -e '.tokens == [{\"id\": 97, \"piece\": \"a\"}, {\"id\": 98, \"piece\": \"b\"}]'"
+check "llama-server shape: a piece of a character as its bytes" sh -c "curl -s '$URL/tokenize' \
+  -d '{\"content\": \"\\u00e9\", \"with_pieces\": true}' | jq -e '.tokens == [{\"id\": 195, \"piece\": [195]}, {\"id\": 169, \"piece\": [169]}]'"
 check "tokenize messages through the chat template" sh -c "curl -s '$URL/tokenize' \
   -d '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}' | jq -e '.count > 2'"
 check "tokenize without text: 400" [ "$(status POST /tokenize -d '{"prompt": 3}')" = 400 ]

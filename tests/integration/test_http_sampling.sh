@@ -35,6 +35,20 @@ run_checks() {
   ids "\"max_tokens\": 8, \"logit_bias\": {\"2\": -100, \"77\": -100}, \"stop_token_ids\": [$third]" >"$TMP/stopped"
   check "$where: stop_token_ids ends at that token" eval '[ "$(finish_of)" = stop ] &&
     [ "$(wc -l <"$TMP/stopped")" -le 3 ] && [ "$(head -n 2 "$TMP/stopped")" = "$(head -n 2 "$TMP/free")" ]'
+  # the token that ends a choice counts, but its text is left out (vLLM)
+  curl -s --max-time 20 "$URL/v1/completions" -d '{"prompt": "hello", "max_tokens": 6, "temperature": 0,
+    "logit_bias": {"65": 100}, "stop_token_ids": [65]}' >"$TMP/r.json"
+  check "$where: a stop token's text is not in the text" \
+    jq -e '.choices[0].text == "" and .choices[0].finish_reason == "stop" and .usage.completion_tokens == 1' "$TMP/r.json"
+  # EOS 77 ("M") drawn third (min_tokens 2): two tokens' text, none of 77's
+  EOSB='"prompt": "hello", "max_tokens": 6, "temperature": 0, "logit_bias": {"77": 100}, "min_tokens": 2'
+  curl -s --max-time 20 "$URL/v1/completions" -d "{$EOSB}" >"$TMP/r.json"
+  curl -s --max-time 20 "$URL/v1/completions" -d "{$EOSB, \"stream\": true}" |
+    sed -n 's/^data: {/{/p' | jq -rj '.choices[0].text // ""' >"$TMP/streamed"
+  check "$where: EOS ends the choice without its text, streamed alike" eval '
+    jq -e ".usage.completion_tokens == 3 and .choices[0].finish_reason == \"stop\" and
+      (.choices[0].text | test(\"M\") | not)" "$TMP/r.json" >/dev/null &&
+    [ "$(jq -rj .choices[0].text "$TMP/r.json")" = "$(cat "$TMP/streamed")" ]'
   # generation_config.json's second EOS id ends the sequence
   ids '"max_tokens": 8, "logit_bias": {"77": 100}' >"$TMP/eos77"
   check "$where: an EOS id from generation_config.json stops" \
@@ -44,6 +58,15 @@ run_checks() {
   check "$where: min_tokens 4 masks EOS for 4 tokens" eval '[ "$(finish_of)" = stop ] &&
     [ "$(head -n 4 "$TMP/min" | grep -cx 77)" = 0 ] && [ "$(wc -l <"$TMP/min")" -ge 4 ] &&
     [ "$(wc -l <"$TMP/min")" -le 5 ]'
+  # nor do stop strings before min_tokens ("A" forced, "A" a stop string:
+  # without min_tokens the choice stops within a token or two)
+  curl -s --max-time 20 "$URL/v1/completions" -d '{"prompt": "hello", "max_tokens": 10, "temperature": 0,
+    "logit_bias": {"65": 100}, "stop": ["A"], "min_tokens": 6}' >"$TMP/r.json"
+  check "$where: a stop string counts only from min_tokens on" \
+    jq -e '.usage.completion_tokens >= 6 and .choices[0].finish_reason == "stop" and (.choices[0].text | length) < 6' \
+    "$TMP/r.json"
+  check "$where: min_tokens over the default max_tokens (16): 400" \
+    [ "$(status POST /v1/completions -d '{"prompt": "x", "min_tokens": 20}')" = 400 ]
   # ignore_eos: EOS biased up is drawn and does not end the run
   ids '"max_tokens": 4, "ignore_eos": true, "logit_bias": {"77": 100}' >"$TMP/ign"
   check "$where: ignore_eos runs on through EOS ids" \

@@ -90,6 +90,8 @@ int main(void) {
   expect("{\"min_tokens\":5,\"max_tokens\":4}", 0, "min_tokens");
   expect("{\"suffix\":\"x\"}", 0, "suffix");
   expect("{\"suffix\":\"\"}", 0, NULL);
+  expect("{\"suffix\":5}", 0, "suffix");
+  expect("{\"functions\":[{\"name\":\"f\"}]}", 1, "functions");
   expect("{\"best_of\":3}", 0, "best_of");
   expect("{\"best_of\":2,\"n\":2}", 0, NULL);
   expect("{\"best_of\":1}", 0, NULL);
