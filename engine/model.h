@@ -23,7 +23,7 @@ typedef enum {
 
 typedef enum { DUET_ROPE_SCALING_NONE = 0, DUET_ROPE_SCALING_LINEAR, DUET_ROPE_SCALING_LLAMA3 } duet_rope_scaling_kind;
 
-#define DUET_MAX_EOS_IDS 8
+#define DUET_MAX_EOS_IDS 15 /* with eos_id and 16 stop ids: DUET_MAX_END_IDS */
 
 typedef struct {
   char arch[32];        /* "llama", "qwen2", "qwen3" (from model_type) */

@@ -1,5 +1,7 @@
 #include "server/runtime/request_sampler.h"
 
+_Static_assert(1 + DUET_MAX_EOS_IDS + DUET_MAX_STOP_IDS <= DUET_MAX_END_IDS, "every end id fits the sampler");
+
 int duet_request_sampler_new(const duet_request_msg *req, const duet_config *c, const int32_t *prompt, int n_prompt,
                              duet_sampler **out) {
   int rc = duet_sampler_new(&req->sampling, c->vocab, out);
