@@ -7,7 +7,6 @@
 
 #include "engine/error.h"
 #include "engine/tokenizer.h"
-#include "engine/tokenizer/utf8.h"
 #include "server/frontend/listener.h"
 #include "server/frontend/request.h"
 #include "server/frontend/response.h"
@@ -370,8 +369,6 @@ static int make_choices(duet_job *j) {
     c->prompt = i / j->p.n;
     c->open = 1;
     c->prompt_tokens = j->prompt_lens[c->prompt];
-    const char *echo = j->echo[c->prompt]; /* the text starts with it */
-    c->lp_offset = echo ? duet_utf8_count(echo, strlen(echo)) : 0;
     int rc = duet_detok_new(j->s->tok, 1, &c->detok);
     if (rc < 0) return rc;
     duet_detok_prime(c->detok, j->prompts[c->prompt], c->prompt_tokens); /* failing, the text starts afresh */

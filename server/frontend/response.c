@@ -173,11 +173,10 @@ json_t *duet_resp_logprobs(const duet_job *j, const int32_t *ids, const duet_tok
 
 json_t *duet_resp_prompt_logprobs(const duet_job *j, const int32_t *ids, int n, const duet_token_logprobs *lp,
                                   size_t *offset) {
-  *offset = 0;
   json_t *first = tok_text(j, ids[0]);
   json_t *acc = json_pack("{s:[o],s:[n],s:[n],s:[I]}", "tokens", j->p.tokens_as_ids ? id_str(ids[0]) : json_incref(first),
                           "token_logprobs", "top_logprobs", "text_offset", (json_int_t)0);
-  *offset += duet_utf8_count(json_string_value(first), json_string_length(first));
+  *offset = duet_utf8_count(json_string_value(first), json_string_length(first));
   json_decref(first);
   return n > 1 ? duet_resp_logprobs_join(acc, duet_resp_logprobs(j, ids + 1, lp, n - 1, offset)) : acc;
 }

@@ -181,16 +181,9 @@ static void finish(duet_decode_role *d, dreq *r, int reason, const char *msg) {
   remove_req(d, r);
 }
 
-static int is_stop(const dreq *r, int tok, const duet_config *c) {
-  if (!r->req.ignore_eos && duet_config_is_eos(c, tok)) return 1;
-  for (int i = 0; i < r->req.n_stop_ids; i++)
-    if (tok == r->req.stop_ids[i]) return 1;
-  return 0;
-}
-
 /* After token number `generated` was emitted: 1 when the request ended. */
 static int check_done(duet_decode_role *d, dreq *r, int tok) {
-  if (is_stop(r, tok, &d->o.model->cfg)) finish(d, r, DUET_FINISH_STOP, NULL);
+  if (duet_request_is_end(&r->req, &d->o.model->cfg, tok)) finish(d, r, DUET_FINISH_STOP, NULL);
   else if (r->generated >= r->need_tokens - r->n_prompt) finish(d, r, DUET_FINISH_LENGTH, NULL);
   else return 0;
   return 1;

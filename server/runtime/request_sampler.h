@@ -12,6 +12,8 @@
 #include "engine/sampler.h"
 #include "proto/message.h"
 
+/* 1 when tok ends req (the same ids the sampler masks for min_tokens). */
+int duet_request_is_end(const duet_request_msg *req, const duet_config *c, int tok);
 int duet_request_sampler_new(const duet_request_msg *req, const duet_config *c, const int32_t *prompt, int n_prompt,
                              duet_sampler **out);
 

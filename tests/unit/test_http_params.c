@@ -8,7 +8,68 @@ static json_t *parse(const char *s) {
   return json_loads(s, 0, &e);
 }
 
-/* expect: NULL = accepted, else the parameter named in the refusal */
+/* A body, whether it goes to chat, and NULL (accepted) or the parameter
+ * its refusal must name. */
+typedef struct {
+  const char *body;
+  int chat;
+  const char *param;
+} param_case;
+
+static const param_case CASES[] = {
+    {"{\"temperature\":2.5}", 0, "temperature"},
+    {"{\"temperature\":null}", 0, NULL},
+    {"{\"top_p\":0}", 0, "top_p"},
+    {"{\"top_p\":1.5}", 0, "top_p"},
+    {"{\"min_p\":-0.1}", 0, "min_p"},
+    {"{\"top_k\":1.5}", 0, "top_k"},
+    {"{\"max_tokens\":101}", 0, "max_tokens"},
+    {"{\"max_tokens\":\"5\"}", 0, "max_tokens"},
+    {"{\"n\":5}", 0, "n"},
+    {"{\"n\":0}", 0, "n"},
+    {"{\"stop\":\"\"}", 0, "stop"},
+    {"{\"stop\":[\"a\",2]}", 0, "stop"},
+    {"{\"stop\":{}}", 0, "stop"},
+    {"{\"stream\":1}", 0, "stream"},
+    {"{\"stream\":true,\"stream_options\":[]}", 0, "stream_options"},
+    {"{\"frequency_penalty\":-3}", 0, "frequency_penalty"},
+    {"{\"logprobs\":21}", 0, "logprobs"},
+    {"{\"logprobs\":true}", 0, "logprobs"},
+    {"{\"echo\":\"yes\"}", 0, "echo"},
+    {"{\"logprobs\":true,\"top_logprobs\":3}", 1, NULL},
+    {"{\"logprobs\":2}", 1, "logprobs"},
+    {"{\"top_logprobs\":3}", 1, "top_logprobs"},
+    {"{\"echo\":true}", 1, "echo"},
+    {"{\"max_completion_tokens\":0}", 1, "max_completion_tokens"},
+    {"{\"seed\":1e300}", 0, "seed"},
+    {"{\"logit_bias\":null}", 0, NULL},
+    {"{\"logit_bias\":[1]}", 0, "logit_bias"},
+    {"{\"logit_bias\":{\"1000\":1}}", 0, "logit_bias"}, /* outside the vocabulary */
+    {"{\"logit_bias\":{\"-1\":1}}", 0, "logit_bias"},
+    {"{\"logit_bias\":{\"a\":1}}", 0, "logit_bias"},
+    {"{\"logit_bias\":{\"1\":101}}", 0, "logit_bias"},
+    {"{\"logit_bias\":{\"1\":\"5\"}}", 0, "logit_bias"},
+    {"{\"logit_bias\":{\"1\":1,\"01\":2}}", 0, "logit_bias"}, /* the same token twice */
+    {"{\"stop_token_ids\":[1000]}", 0, "stop_token_ids"},
+    {"{\"stop_token_ids\":3}", 0, "stop_token_ids"},
+    {"{\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}", 0, "stop_token_ids"},
+    {"{\"min_tokens\":-1}", 0, "min_tokens"},
+    {"{\"min_tokens\":5,\"max_tokens\":4}", 0, "min_tokens"},
+    {"{\"suffix\":\"x\"}", 0, "suffix"},
+    {"{\"suffix\":\"\"}", 0, NULL},
+    {"{\"suffix\":5}", 0, "suffix"},
+    {"{\"functions\":[{\"name\":\"f\"}]}", 1, "functions"},
+    {"{\"best_of\":3}", 0, "best_of"},
+    {"{\"best_of\":2,\"n\":2}", 0, NULL},
+    {"{\"best_of\":1}", 0, NULL},
+    {"{\"response_format\":{\"type\":\"json_object\"}}", 1, "response_format"},
+    {"{\"response_format\":{\"type\":\"text\"}}", 1, NULL},
+    {"{\"response_format\":\"json\"}", 1, "response_format"},
+    {"{\"tools\":[{\"type\":\"function\"}]}", 1, "tools"},
+    {"{\"tools\":[{\"type\":\"function\"}],\"tool_choice\":\"none\"}", 1, NULL},
+    {"{\"tools\":[]}", 1, NULL},
+};
+
 static void expect(const char *body, int chat, const char *param) {
   json_t *j = parse(body);
   duet_params p;
@@ -43,63 +104,13 @@ int main(void) {
   CHECK(rc == 0 && p.max_tokens == 5, "chat: max_completion_tokens wins over max_tokens (got %d)", p.max_tokens);
   json_decref(j);
 
-  expect("{\"temperature\":2.5}", 0, "temperature");
-  expect("{\"temperature\":null}", 0, NULL);
-  expect("{\"top_p\":0}", 0, "top_p");
-  expect("{\"top_p\":1.5}", 0, "top_p");
-  expect("{\"min_p\":-0.1}", 0, "min_p");
-  expect("{\"top_k\":1.5}", 0, "top_k");
-  expect("{\"max_tokens\":101}", 0, "max_tokens");
-  expect("{\"max_tokens\":\"5\"}", 0, "max_tokens");
-  expect("{\"n\":5}", 0, "n");
-  expect("{\"n\":0}", 0, "n");
-  expect("{\"stop\":\"\"}", 0, "stop");
-  expect("{\"stop\":[\"a\",2]}", 0, "stop");
-  expect("{\"stop\":{}}", 0, "stop");
-  expect("{\"stream\":1}", 0, "stream");
-  expect("{\"stream\":true,\"stream_options\":[]}", 0, "stream_options");
-  expect("{\"frequency_penalty\":-3}", 0, "frequency_penalty");
-  expect("{\"logprobs\":21}", 0, "logprobs");
-  expect("{\"logprobs\":true}", 0, "logprobs");
-  expect("{\"echo\":\"yes\"}", 0, "echo");
-  expect("{\"logprobs\":true,\"top_logprobs\":3}", 1, NULL);
-  expect("{\"logprobs\":2}", 1, "logprobs");
-  expect("{\"top_logprobs\":3}", 1, "top_logprobs");
-  expect("{\"echo\":true}", 1, "echo");
-  expect("{\"max_completion_tokens\":0}", 1, "max_completion_tokens");
-  expect("{\"seed\":1e300}", 0, "seed");
-
   j = parse("{\"logit_bias\":{\"7\":100,\"999\":-2.5},\"stop_token_ids\":[3,4],\"min_tokens\":2}");
   rc = duet_params_parse(j, 1, 100, 4, 1000, &p, &e);
   CHECK(rc == 0 && p.sp.n_bias == 2 && p.sp.bias_ids[0] == 7 && p.sp.bias[0] == 100 && p.sp.bias_ids[1] == 999 &&
             p.sp.bias[1] == -2.5f && p.n_stop_ids == 2 && p.stop_ids[1] == 4 && p.sp.min_tokens == 2,
         "logit_bias, stop_token_ids and min_tokens");
   json_decref(j);
-  expect("{\"logit_bias\":null}", 0, NULL);
-  expect("{\"logit_bias\":[1]}", 0, "logit_bias");
-  expect("{\"logit_bias\":{\"1000\":1}}", 0, "logit_bias"); /* outside the vocabulary */
-  expect("{\"logit_bias\":{\"-1\":1}}", 0, "logit_bias");
-  expect("{\"logit_bias\":{\"a\":1}}", 0, "logit_bias");
-  expect("{\"logit_bias\":{\"1\":101}}", 0, "logit_bias");
-  expect("{\"logit_bias\":{\"1\":\"5\"}}", 0, "logit_bias");
-  expect("{\"logit_bias\":{\"1\":1,\"01\":2}}", 0, "logit_bias"); /* the same token twice */
-  expect("{\"stop_token_ids\":[1000]}", 0, "stop_token_ids");
-  expect("{\"stop_token_ids\":3}", 0, "stop_token_ids");
-  expect("{\"stop_token_ids\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}", 0, "stop_token_ids");
-  expect("{\"min_tokens\":-1}", 0, "min_tokens");
-  expect("{\"min_tokens\":5,\"max_tokens\":4}", 0, "min_tokens");
-  expect("{\"suffix\":\"x\"}", 0, "suffix");
-  expect("{\"suffix\":\"\"}", 0, NULL);
-  expect("{\"suffix\":5}", 0, "suffix");
-  expect("{\"functions\":[{\"name\":\"f\"}]}", 1, "functions");
-  expect("{\"best_of\":3}", 0, "best_of");
-  expect("{\"best_of\":2,\"n\":2}", 0, NULL);
-  expect("{\"best_of\":1}", 0, NULL);
-  expect("{\"response_format\":{\"type\":\"json_object\"}}", 1, "response_format");
-  expect("{\"response_format\":{\"type\":\"text\"}}", 1, NULL);
-  expect("{\"response_format\":\"json\"}", 1, "response_format");
-  expect("{\"tools\":[{\"type\":\"function\"}]}", 1, "tools");
-  expect("{\"tools\":[{\"type\":\"function\"}],\"tool_choice\":\"none\"}", 1, NULL);
-  expect("{\"tools\":[]}", 1, NULL);
+
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) expect(CASES[i].body, CASES[i].chat, CASES[i].param);
   return finish();
 }
