@@ -130,6 +130,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 }
 
 static void dispatch(duet_h2 *h, duet_req *r) {
+  r->received = 1;
   switch (r->reject_status) {
     case 0: duet_route(r); break;
     case 413:
@@ -265,13 +266,22 @@ int duet_h2_flush(duet_h2 *h) {
 
 int duet_h2_idle(const duet_h2 *h) { return h->streams == 0; }
 
+/* A stream whose request is still arriving; one that is all in and waits
+ * for its (non-streamed) answer is the server's delay, not the client's. */
 int duet_h2_mid_request(const duet_h2 *h) {
   for (const duet_req *r = h->list; r; r = r->next)
-    if (!r->headed) return 1;
+    if (!r->received) return 1;
   return 0;
 }
 
 void duet_h2_drain(duet_h2 *h) {
   nghttp2_submit_shutdown_notice(h->s);
   if (duet_h2_flush(h) < 0) duet_conn_close(h->c);
+}
+
+void duet_h2_goaway(duet_h2 *h) {
+  nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s), NGHTTP2_NO_ERROR,
+                        NULL, 0);
+  duet_h2_flush(h);
+  duet_conn_finish(h->c);
 }

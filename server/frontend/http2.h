@@ -28,6 +28,9 @@ int duet_h2_idle(const duet_h2 *h);
 /* A stream has begun and its request is not complete yet. */
 int duet_h2_mid_request(const duet_h2 *h);
 void duet_h2_drain(duet_h2 *h);
+/* A GOAWAY (NO_ERROR) naming the last stream taken, then the connection
+ * closes once it is out: a client sees why, and retries what came later. */
+void duet_h2_goaway(duet_h2 *h);
 /* The dispatcher: run the router once the request is complete. */
 void duet_h2_start_upgraded(duet_h2 *h);
 

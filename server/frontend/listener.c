@@ -223,7 +223,12 @@ static void on_tick(uv_timer_t *t) {
   int partial = c->proto == DUET_PROTO_DETECT || (c->h1 && duet_h1_mid_request(c->h1)) ||
                 (c->h2 && duet_h2_mid_request(c->h2));
   int stalled_read = partial && now - c->last_read > o->slow_timeout;
-  if (stalled_write || stalled_read || (idle && now - c->last_read > o->idle_timeout)) duet_conn_close(c);
+  if (stalled_write || stalled_read) duet_conn_close(c);
+  else if (!idle || now - c->last_read <= o->idle_timeout || c->close_when_flushed) return;
+  /* HTTP/2 says goodbye with a GOAWAY (RFC 9113 6.8): a client that sent a
+   * request on the pooled connection just then learns it was not taken */
+  else if (c->h2) duet_h2_goaway(c->h2);
+  else duet_conn_close(c);
 }
 
 static void on_connection(uv_stream_t *l, int status) {

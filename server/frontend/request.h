@@ -43,6 +43,7 @@ struct duet_req {
   int status;       /* set by head() */
   const char *allow; /* static; sent as Allow (405 and OPTIONS answers) */
   int headed, ended;
+  int received;     /* the whole request is in (HTTP/2: END_STREAM seen) */
   double t_start;   /* seconds, loop clock */
   /* handler state */
   void (*on_abort)(duet_req *r);

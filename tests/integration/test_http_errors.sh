@@ -131,6 +131,34 @@ check "connections over --max-conns closed" grep -qx "over 2" "$TMP/conns"
 check "connections within the limit kept" grep -qx "kept 3" "$TMP/conns"
 check "idle connections closed after --idle-timeout" grep -qx "idle 3" "$TMP/conns"
 check "serves again once the idle ones are gone" [ "$(status GET /health)" = 200 ]
+# an idle HTTP/2 connection ends with a GOAWAY naming the last stream taken,
+# not a bare close: a pooling client then knows a late request was not taken
+cat >"$TMP/goaway.mjs" <<'JS'
+import http2 from "node:http2";
+const s = http2.connect(`http://127.0.0.1:${process.argv[2]}`);
+let got = "none";
+s.on("goaway", (code, last) => (got = `${code} ${last}`));
+s.on("error", () => {});
+s.on("close", () => console.log(got));
+s.request({ ":path": "/health" }).resume();
+JS
+check "idle HTTP/2 connection: GOAWAY, then close" [ "$(timeout 10 node "$TMP/goaway.mjs" "$PORT")" = "0 1" ]
+kill $DPID
+
+# a non-streamed HTTP/2 answer that takes longer than --slow-timeout is the
+# server's delay, not a stalled client: it arrives (three n=16 requests
+# ahead of it on the bundled model make it wait about 2 s)
+start_duetd slow --model "$SRC/models/kjv-small" --slow-timeout 1 || exit 1
+long='{"prompt":"And","max_tokens":250,"ignore_eos":true,"n":16}'
+ahead=""
+for i in 1 2 3; do
+  curl -s -m 60 -o /dev/null "$URL/v1/completions" -d "$long" &
+  ahead="$ahead $!"
+done
+got=$(curl -s -m 60 --http2-prior-knowledge -o "$TMP/slow" -w '%{http_code} %{time_total}' "$URL/v1/completions" -d "$long")
+for p in $ahead; do wait "$p"; done
+check "slow non-streamed HTTP/2 answer kept past --slow-timeout ($got s)" \
+  awk -v g="$got" 'BEGIN { split(g, a, " "); exit !(a[1] == 200 && a[2] > 1.2) }'
 kill $DPID
 
 # --- 1000 + 1000 clients that go away mid-stream ---
