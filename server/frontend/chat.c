@@ -61,9 +61,12 @@ static json_t *flatten(duet_req *r, const json_t *msgs) {
         json_decref(out);
         return NULL;
       }
-      char *q = realloc(text, len + json_string_length(t) + 1);
+      /* parts are joined with a newline, as vLLM and llama-server do */
+      size_t sep = k > 0;
+      char *q = realloc(text, len + sep + json_string_length(t) + 1);
       if (!q) break;
       text = q;
+      if (sep) text[len++] = '\n';
       memcpy(text + len, json_string_value(t), json_string_length(t));
       len += json_string_length(t);
       text[len] = 0;

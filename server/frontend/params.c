@@ -169,7 +169,11 @@ static int logprobs(const json_t *b, int chat, duet_params *p, duet_param_error 
   if (integer(b, "top_logprobs", 0, DUET_MAX_LOGPROBS, &top, e)) return -1;
   if (top >= 0 && !want) return fail(e, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
   p->logprobs = want ? (top < 0 ? 0 : (int)top) : -1;
-  if (json_object_get(b, "echo")) return fail(e, "echo", "'echo' is not a chat completion parameter");
+  /* vLLM's chat echo (the last message prepended): refused when asked
+   * for, but false or null is the default and asks for nothing */
+  int echo = 0;
+  if (boolean(b, "echo", &echo, e)) return -1;
+  if (echo) return fail(e, "echo", "'echo' is not supported for chat completions");
   return 0;
 }
 

@@ -34,13 +34,43 @@ static void metrics(duet_req *r) {
   free(text);
 }
 
-static void models(duet_req *r) {
-  duet_server *s = r->conn->srv;
+static json_t *model_object(duet_server *s) {
   static long long started;
   if (!started) started = (long long)time(NULL);
-  json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", s->model_name, "object", "model", "created", started,
-                        "owned_by", "duet", "max_model_len", s->ctx_len);
-  duet_req_json(r, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+  return json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", s->model_name, "object", "model", "created", started, "owned_by",
+                   "duet", "max_model_len", s->ctx_len);
+}
+
+static void models(duet_req *r) {
+  duet_server *s = r->conn->srv;
+  duet_req_json(r, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", model_object(s)));
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* GET /v1/models/{id} (OpenAI's "retrieve model", the SDKs'
+ * models.retrieve): the id percent-decoded, since an id may hold a '/'. */
+static void model_one(duet_req *r, const char *id, size_t n) {
+  duet_server *s = r->conn->srv;
+  char want[512];
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < sizeof want - 1; i++) {
+    if (id[i] == '%' && i + 2 < n && hexval(id[i + 1]) >= 0 && hexval(id[i + 2]) >= 0) {
+      want[k++] = (char)(hexval(id[i + 1]) * 16 + hexval(id[i + 2]));
+      i += 2;
+    } else {
+      want[k++] = id[i];
+    }
+  }
+  want[k] = 0;
+  if (strcmp(want, s->model_name)) {
+    duet_req_error(r, 404, "not_found_error", "model", "the model '%.200s' does not exist (this server has '%s')", want,
+                   s->model_name);
+    return;
+  }
+  duet_req_json(r, 200, model_object(s));
 }
 
 typedef struct {
@@ -79,6 +109,11 @@ void duet_route(duet_req *r) {
   const route *hit = NULL;
   for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
     if (strlen(ROUTES[i].path) == match && !memcmp(ROUTES[i].path, path, match)) hit = &ROUTES[i];
+  static const char MODELS[] = "/v1/models/";
+  if (!hit && match > sizeof MODELS - 1 && !memcmp(path, MODELS, sizeof MODELS - 1)) {
+    static const route one = {"/v1/models/{model}", "GET", NULL, 1};
+    hit = &one;
+  }
   if (!hit) {
     duet_req_error(r, 404, "not_found_error", NULL, "no route for %.*s", (int)(plen > 200 ? 200 : plen), path);
     return;
@@ -104,5 +139,6 @@ void duet_route(duet_req *r) {
     duet_req_busy(r, 503, "shutting down");
     return;
   }
-  hit->fn(r);
+  if (!hit->fn) model_one(r, path + sizeof MODELS - 1, match - (sizeof MODELS - 1));
+  else hit->fn(r);
 }

@@ -26,6 +26,10 @@ static const char *tokenize_input(duet_req *r, const json_t *body, int *add_spec
   json_t *prompt = json_object_get(body, "prompt"), *content = json_object_get(body, "content");
   *owned = NULL;
   if (json_object_get(body, "messages")) {
+    if (prompt || content) { /* two texts: which one was meant is a guess */
+      duet_req_error(r, 400, "invalid_request_error", "messages", "give either 'messages' or a text, not both");
+      return NULL;
+    }
     /* the template writes the special tokens itself (as in chat) */
     int gen = flag(r, body, "add_generation_prompt", 1);
     *add_special = gen < 0 ? -1 : flag(r, body, "add_special_tokens", 0);

@@ -67,6 +67,8 @@ check "llama-server shape: a piece of a character as its bytes" sh -c "curl -s '
 check "tokenize messages through the chat template" sh -c "curl -s '$URL/tokenize' \
   -d '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}' | jq -e '.count > 2'"
 check "tokenize without text: 400" [ "$(status POST /tokenize -d '{"prompt": 3}')" = 400 ]
+check "tokenize with both messages and a prompt: 400" [ "$(status POST /tokenize \
+  -d '{"prompt": "a", "messages": [{"role": "user", "content": "b"}]}')" = 400 ]
 check "detokenize of an id outside the vocabulary: 400" [ "$(status POST /detokenize -d '{"tokens": [100000]}')" = 400 ]
 
 # --- nghttp ---

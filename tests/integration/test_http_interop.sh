@@ -93,6 +93,17 @@ for t in lp["tokens"][:-1]: want.append(want[-1] + len(t))
 n_prompt = len("h\u00e9llo w\u00f6rld \u4e16".encode())  # the test tokenizer: a token per byte
 sys.exit(not (len(lp["tokens"]) == n_prompt + 12 and lp["token_logprobs"][0] is None and
               lp["text_offset"] == want and streamed == want))' "$TMP/off" "$TMP/offs"
+# --- OpenAI's retrieve model (the SDKs' models.retrieve), chat content
+# parts joined with a newline (as vLLM and llama-server join them), and
+# chat's echo false (vLLM's default) taken as asking for nothing ---
+check "GET /v1/models/{id}" sh -c "curl -s '$URL/v1/models/m' | jq -e '.id == \"m\" and .object == \"model\"'"
+check "GET /v1/models/{another}: 404 naming model" sh -c "[ \$(curl -s -o '$TMP/mr' -w '%{http_code}' '$URL/v1/models/gpt-4') = 404 ] &&
+  jq -e '.error.param == \"model\"' '$TMP/mr'"
+tok() { curl -s "$URL/tokenize" -d "{\"messages\": [{\"role\": \"user\", \"content\": $1}]}" | jq -c .tokens; }
+check "chat text parts join with a newline" [ "$(tok '[{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]')" = "$(tok '"a\nb"')" ]
+check "chat echo false accepted" [ "$(status POST /v1/chat/completions -d '{"messages": [{"role": "user", "content": "x"}],
+  "max_tokens": 2, "echo": false}')" = 200 ]
+
 # --- CORS: browser clients (web UIs calling the API with fetch) read
 # responses only with Access-Control-Allow-Origin, and send a preflight
 # first for a JSON POST with Authorization ---
