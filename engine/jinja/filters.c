@@ -257,13 +257,47 @@ static jinja_value *f_reverse(jinja_arena *a, jinja_value *v, const jinja_args *
   return jv_from_buf(a, &b);
 }
 
+/* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None,
+ * sort_keys=False): json.dumps with those arguments. */
 static jinja_value *f_tojson(jinja_arena *a, jinja_value *v, const jinja_args *args) {
-  jinja_value *ind = jinja_arg(args, 0, "indent");
-  /* bounded so that indent x depth cannot overflow an int or fill memory with spaces */
-  if (ind && ind->type == JV_INT && ind->i > MAX_JSON_INDENT)
-    return jinja_fail(args->line, "tojson indent %lld is over %d", ind->i, MAX_JSON_INDENT);
+  static const char *const names[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
+  for (int k = 0; k < args->nkw; k++)
+    if (!jinja_name_in(names, args->kwnames[k]))
+      return jinja_fail(args->line, "tojson() got an unexpected keyword argument '%s'", args->kwnames[k]);
+  if (args->nargs > 4) return jinja_fail(args->line, "tojson() takes at most 4 arguments");
+  jinja_value *asc = jinja_arg(args, 0, "ensure_ascii"), *ind = jinja_arg(args, 1, "indent");
+  jinja_value *sep = jinja_arg(args, 2, "separators"), *sort = jinja_arg(args, 3, "sort_keys");
+  char spaces[MAX_JSON_INDENT + 1];
+  jv_json_opts o = {NULL, 0, ", ", ": ", 2, 2, sort && jv_truthy(sort), asc && jv_truthy(asc)};
+  if (ind && ind->type == JV_INT) {
+    /* bounded so that indent x depth cannot overflow an int or fill memory with spaces */
+    if (ind->i > MAX_JSON_INDENT)
+      return jinja_fail(args->line, "tojson indent %lld is over %d", ind->i, MAX_JSON_INDENT);
+    o.indent_len = ind->i > 0 ? (size_t)ind->i : 0; /* Python: ' ' * indent */
+    memset(spaces, ' ', o.indent_len);
+    o.indent = spaces;
+  } else if (ind && ind->type == JV_STR) {
+    if (ind->len > MAX_JSON_INDENT)
+      return jinja_fail(args->line, "tojson indent is over %d characters", MAX_JSON_INDENT);
+    o.indent = ind->s;
+    o.indent_len = ind->len;
+  } else if (ind && ind->type != JV_NONE && ind->type != JV_UNDEF) {
+    return jinja_fail(args->line, "tojson indent must be an integer, a string or none");
+  }
+  if (o.indent) {
+    o.item_sep = ",";
+    o.item_len = 1;
+  }
+  if (sep && sep->type != JV_NONE && sep->type != JV_UNDEF) {
+    if (sep->type != JV_LIST || sep->n != 2 || sep->items[0]->type != JV_STR || sep->items[1]->type != JV_STR)
+      return jinja_fail(args->line, "tojson separators must be two strings");
+    o.item_sep = sep->items[0]->s;
+    o.item_len = sep->items[0]->len;
+    o.key_sep = sep->items[1]->s;
+    o.key_len = sep->items[1]->len;
+  }
   jinja_buf b = {0};
-  jv_write_json(&b, v, ind && ind->type == JV_INT && ind->i >= 0 ? (int)ind->i : -1, 0);
+  jv_write_json_opts(&b, v, &o, 0);
   return jv_from_buf(a, &b);
 }
 
@@ -313,7 +347,7 @@ jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, cons
   if (!strcmp(name, "trim")) return jinja_str_strip(a, v, jinja_arg(args, 0, "chars"), 1, 1);
   if (!strcmp(name, "upper")) return jinja_str_case(a, v, JCASE_UPPER);
   if (!strcmp(name, "lower")) return jinja_str_case(a, v, JCASE_LOWER);
-  if (!strcmp(name, "title")) return jinja_str_case(a, v, JCASE_TITLE);
+  if (!strcmp(name, "title")) return jinja_str_case(a, v, JCASE_TITLE_FILTER);
   if (!strcmp(name, "capitalize")) return jinja_str_case(a, v, JCASE_CAPITALIZE);
   if (!strcmp(name, "replace")) return jinja_method(a, v, "replace", args);
   if (!strcmp(name, "indent")) return f_indent(a, v, args);

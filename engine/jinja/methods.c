@@ -27,7 +27,7 @@ static int is_alpha(unsigned cp) {
 
 jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mode) {
   jinja_buf b = {0};
-  int prev_alpha = 0, first = 1;
+  int prev_alpha = 0, prev_sep = 1, first = 1;
   for (size_t i = 0; i < s->len;) {
     unsigned cp;
     int ok;
@@ -35,9 +35,11 @@ jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mod
     if (!ok) {
       jinja_buf_put(&b, s->s + i, l);
     } else {
-      int upper = mode == JCASE_UPPER || (mode == JCASE_TITLE && !prev_alpha) || (mode == JCASE_CAPITALIZE && first);
+      int upper = mode == JCASE_UPPER || (mode == JCASE_TITLE && !prev_alpha) || (mode == JCASE_CAPITALIZE && first) ||
+                  (mode == JCASE_TITLE_FILTER && prev_sep);
       jinja_buf_put_cp(&b, map_case(cp, upper));
       prev_alpha = is_alpha(cp);
+      prev_sep = jinja_is_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp));
     }
     first = 0;
     i += l;

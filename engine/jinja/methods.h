@@ -14,7 +14,10 @@ int jinja_method_exists(const char *name);
  * or the arguments are wrong. */
 jinja_value *jinja_method(jinja_arena *a, jinja_value *obj, const char *name, const jinja_args *args);
 
-typedef enum { JCASE_UPPER, JCASE_LOWER, JCASE_TITLE, JCASE_CAPITALIZE } jinja_case;
+/* JCASE_TITLE: str.title() (a word starts after any non-letter);
+ * JCASE_TITLE_FILTER: Jinja's |title (a word starts after whitespace or
+ * one of -({[<). */
+typedef enum { JCASE_UPPER, JCASE_LOWER, JCASE_TITLE, JCASE_CAPITALIZE, JCASE_TITLE_FILTER } jinja_case;
 jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mode);
 /* chars NULL or None: Unicode whitespace (str.isspace). */
 jinja_value *jinja_str_strip(jinja_arena *a, const jinja_value *s, const jinja_value *chars, int left, int right);

@@ -261,16 +261,27 @@ void jv_write_str(jinja_buf *b, const jinja_value *v) {
   }
 }
 
-static void write_json_str(jinja_buf *b, const char *s, size_t n) {
+static void write_json_str(jinja_buf *b, const char *s, size_t n, int ascii) {
   jinja_buf_put(b, "\"", 1);
   for (size_t k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
     const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
                   : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-    char u[8];
+    char u[16];
     if (!e && c < 0x20) {
       snprintf(u, sizeof u, "\\u%04x", c);
       e = u;
+    } else if (!e && c >= 0x80 && ascii) { /* ensure_ascii: \uXXXX, surrogate pairs past the BMP */
+      unsigned cp;
+      int ok;
+      size_t l = jinja_utf8_next(s, n, k, &cp, &ok);
+      if (cp >= 0x10000)
+        snprintf(u, sizeof u, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF));
+      else
+        snprintf(u, sizeof u, "\\u%04x", cp);
+      jinja_buf_puts(b, u);
+      k += l - 1;
+      continue;
     }
     if (e) jinja_buf_puts(b, e);
     else jinja_buf_put(b, (const char *)&c, 1);
@@ -278,12 +289,19 @@ static void write_json_str(jinja_buf *b, const char *s, size_t n) {
   jinja_buf_put(b, "\"", 1);
 }
 
-static void newline_indent(jinja_buf *b, int indent, int depth) {
+static void newline_indent(jinja_buf *b, const jv_json_opts *o, int depth) {
   jinja_buf_put(b, "\n", 1);
-  for (int k = 0; k < indent * depth; k++) jinja_buf_put(b, " ", 1);
+  for (int k = 0; k < depth; k++) jinja_buf_put(b, o->indent, o->indent_len);
 }
 
-void jv_write_json(jinja_buf *b, const jinja_value *v, int indent, int depth) {
+/* Python's sort of str keys: code point order, which is UTF-8 byte order. */
+static int key_less(const jinja_value *x, const jinja_value *y) {
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->s, y->s, n);
+  return c < 0 || (c == 0 && x->len < y->len);
+}
+
+void jv_write_json_opts(jinja_buf *b, const jinja_value *v, const jv_json_opts *o, int depth) {
   char s[32];
   switch (v->type) {
     case JV_UNDEF:
@@ -293,24 +311,48 @@ void jv_write_json(jinja_buf *b, const jinja_value *v, int indent, int depth) {
       snprintf(s, sizeof s, "%lld", v->i);
       return jinja_buf_puts(b, s);
     case JV_FLOAT: return write_float(b, v->f, 1);
-    case JV_STR: return write_json_str(b, v->s, v->len);
+    case JV_STR: return write_json_str(b, v->s, v->len, o->ascii);
     case JV_LIST:
     case JV_DICT:
-    case JV_NS:
-      jinja_buf_puts(b, v->type == JV_LIST ? "[" : "{");
-      for (int k = 0; k < v->n; k++) {
-        if (k) jinja_buf_puts(b, indent >= 0 ? "," : ", ");
-        if (indent >= 0) newline_indent(b, indent, depth + 1);
-        if (v->type != JV_LIST) {
-          write_json_str(b, v->keys[k]->s, v->keys[k]->len);
-          jinja_buf_puts(b, ": ");
+    case JV_NS: {
+      int order_small[64], *order = order_small;
+      if (v->type != JV_LIST && o->sort_keys && v->n > 64) order = malloc((size_t)v->n * sizeof *order);
+      if (!order) order = order_small; /* out of memory: keep insertion order */
+      int sorted = v->type != JV_LIST && o->sort_keys && (order != order_small || v->n <= 64);
+      for (int k = 0; sorted && k < v->n; k++) { /* insertion sort: stable, like Python's */
+        int j = k;
+        while (j > 0 && key_less(v->keys[k], v->keys[order[j - 1]])) {
+          order[j] = order[j - 1];
+          j--;
         }
-        jv_write_json(b, v->items[k], indent, depth + 1);
+        order[j] = k;
       }
-      if (indent >= 0 && v->n) newline_indent(b, indent, depth);
+      jinja_buf_puts(b, v->type == JV_LIST ? "[" : "{");
+      for (int i = 0; i < v->n; i++) {
+        int k = sorted ? order[i] : i;
+        if (i) jinja_buf_put(b, o->item_sep, o->item_len);
+        if (o->indent) newline_indent(b, o, depth + 1);
+        if (v->type != JV_LIST) {
+          write_json_str(b, v->keys[k]->s, v->keys[k]->len, o->ascii);
+          jinja_buf_put(b, o->key_sep, o->key_len);
+        }
+        jv_write_json_opts(b, v->items[k], o, depth + 1);
+      }
+      if (order != order_small) free(order);
+      if (o->indent && v->n) newline_indent(b, o, depth);
       return jinja_buf_puts(b, v->type == JV_LIST ? "]" : "}");
+    }
     default: return jinja_buf_puts(b, "null");
   }
+}
+
+void jv_write_json(jinja_buf *b, const jinja_value *v, int indent, int depth) {
+  char spaces[256 + 1];
+  if (indent > 256) indent = 256;
+  if (indent > 0) memset(spaces, ' ', (size_t)indent);
+  jv_json_opts o = {indent >= 0 ? spaces : NULL, indent > 0 ? (size_t)indent : 0, indent >= 0 ? "," : ", ", ": ",
+                    indent >= 0 ? 1 : 2, 2, 0, 0};
+  jv_write_json_opts(b, v, &o, depth);
 }
 
 jinja_value *jv_from_json(jinja_arena *a, const json_t *j) {

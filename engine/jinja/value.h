@@ -90,6 +90,17 @@ void jv_write_str(jinja_buf *b, const jinja_value *v);
 /* JSON as Hugging Face's tojson writes it: json.dumps(v, ensure_ascii=False,
  * indent=indent) (indent < 0: one line with ", " and ": "). */
 void jv_write_json(jinja_buf *b, const jinja_value *v, int indent, int depth);
+/* json.dumps with transformers' tojson options: indent (NULL: one line;
+ * else the text put per level), separators (NULL: Python's defaults),
+ * sort_keys, ensure_ascii. */
+typedef struct {
+  const char *indent; /* NULL: no newlines */
+  size_t indent_len;
+  const char *item_sep, *key_sep;
+  size_t item_len, key_len;
+  int sort_keys, ascii;
+} jv_json_opts;
+void jv_write_json_opts(jinja_buf *b, const jinja_value *v, const jv_json_opts *o, int depth);
 /* A jansson value as a Jinja value (deep copy into the arena). */
 jinja_value *jv_from_json(jinja_arena *a, const json_t *j);
 

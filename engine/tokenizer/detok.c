@@ -142,7 +142,8 @@ static int in_text(const duet_detok *d, int id) {
  * completion together, as vLLM and llama.cpp print it (SentencePiece's
  * Strip removes a leading space only at the very start, so unprimed
  * "Hello" + "\u2581world" streams "world"). A context ending inside a
- * UTF-8 character is dropped: its lossy text changes once completed. */
+ * UTF-8 character loses the ids of that character: their lossy text
+ * changes once completed. */
 #define PRIME_IDS 4
 int duet_detok_prime(duet_detok *d, const int *ids, int n) {
   if (!d || n < 0 || (!ids && n) || d->win.n) return duet_error(DUET_EINVAL, "detok: bad prime arguments");
@@ -151,10 +152,13 @@ int duet_detok_prime(duet_detok *d, const int *ids, int n) {
   int rc = 0;
   for (int i = start; i < n && !rc; i++)
     if (in_text(d, ids[i])) rc = duet_ids_push(&d->win, ids[i]);
-  if (rc || ends_incomplete(d)) {
+  if (rc) {
     d->win.n = 0;
     return rc;
   }
+  /* Drop only the incomplete character's ids: the ones before it still
+   * give the first pushed token its context (a SentencePiece space). */
+  while (d->win.n && ends_incomplete(d)) d->win.n--;
   return window_as_context(d);
 }
 

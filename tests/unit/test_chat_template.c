@@ -175,6 +175,14 @@ static void test_features(void) {
                 "hi|1", NULL);
   expect_render("{{ {'k': 'é \"q\"\\n', 'n': [1, 2.5, true, none]} | tojson }}", "{\"k\": \"é \\\"q\\\"\\n\", \"n\": [1, 2.5, true, null]}", NULL);
   expect_render("{{ {'a': [1], 'b': {}} | tojson(indent=2) }}", "{\n  \"a\": [\n    1\n  ],\n  \"b\": {}\n}", NULL);
+  /* transformers' tojson(x, ensure_ascii, indent, separators, sort_keys); Kimi K2 uses separators. */
+  expect_render("{{ {'b': [1, 'é😀'], 'a': {}} | tojson(separators=(',', ':')) }}|{{ {'b': 1, 'a': 2} | tojson(sort_keys=true) }}|"
+                "{{ 'é😀' | tojson(ensure_ascii=true) }}",
+                "{\"b\":[1,\"é😀\"],\"a\":{}}|{\"a\": 2, \"b\": 1}|\"\\u00e9\\ud83d\\ude00\"", NULL);
+  expect_render_error("{{ 1 | tojson(sortkeys=true) }}", "sortkeys");
+  /* Jinja's |title starts words only after whitespace and -({[<; str.title() after any non-letter. */
+  expect_render("{{ \"tool_result don't (x1y)\" | title }}|{{ \"tool_result don't\".title() }}",
+                "Tool_result Don't (X1y)|Tool_Result Don'T", NULL);
   expect_render("{{ 'a,b,,c'.split(',') }}|{{ '  x y  '.split() }}|{{ '\\n\\n  keep'.lstrip('\\n') }}|{{ 'xxhixx'.strip('x') }}|"
                 "{{ 'Hello'.startswith('He') }}{{ 'Hello'.endswith(('x', 'lo')) }}|{{ 'abc'.upper() }}|{{ 'a-a-a'.replace('-', '', 1) }}",
                 "['a', 'b', '', 'c']|['x', 'y']|  keep|hi|TrueTrue|ABC|aa-a", NULL);
