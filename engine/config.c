@@ -152,7 +152,7 @@ static int parse_arch(reader *r, duet_config *c) {
 /* Variations of these architectures that change the computation. */
 static int parse_refusals(reader *r) {
   const char *act = json_string_value(json_object_get(r->root, "hidden_act"));
-  if (act && strcmp(act, "silu"))
+  if (act && strcmp(act, "silu") && strcmp(act, "swish")) /* transformers' ACT2FN: "swish" is SiLU too */
     return duet_error(DUET_EUNSUPPORTED, "%s: hidden_act '%.32s' is not supported (silu only)", r->path, act);
   static const char *flags[] = {"attention_bias", "mlp_bias", "use_sliding_window"};
   for (int i = 0; i < 3; i++) {
@@ -172,7 +172,9 @@ static int parse_sizes(reader *r, duet_config *c) {
   if ((rc = get_int(r, "num_attention_heads", 1, 0, 1, MAX_DIM, &c->n_heads)) < 0) return rc;
   if ((rc = get_int(r, "num_key_value_heads", 0, c->n_heads, 1, MAX_DIM, &c->n_kv_heads)) < 0) return rc;
   if ((rc = get_int(r, "vocab_size", 1, 0, 1, MAX_VOCAB, &c->vocab)) < 0) return rc;
-  if ((rc = get_int(r, "max_position_embeddings", 0, 2048, 1, MAX_POS, &c->max_pos)) < 0) return rc;
+  /* LlamaConfig defaults to 2048, Qwen2Config and Qwen3Config to 32768 */
+  long long def_pos = !strcmp(c->arch, "llama") ? 2048 : 32768;
+  if ((rc = get_int(r, "max_position_embeddings", 0, def_pos, 1, MAX_POS, &c->max_pos)) < 0) return rc;
   /* Qwen3Config defaults head_dim to 128; the others derive it. */
   long long def_hd = !strcmp(c->arch, "qwen3") ? 128 : (c->dim % c->n_heads == 0 ? c->dim / c->n_heads : -1);
   json_t *hd = json_object_get(r->root, "head_dim");
@@ -182,17 +184,35 @@ static int parse_sizes(reader *r, duet_config *c) {
   if ((rc = get_int(r, "head_dim", 0, def_hd, 1, MAX_DIM, &c->head_dim)) < 0) return rc;
   if ((rc = get_bool(r, "tie_word_embeddings", 0, &c->tied)) < 0) return rc;
   if ((rc = get_num(r, r->root, "rms_norm_eps", 0, 1e-6, &c->norm_eps)) < 0) return rc;
-  return get_num(r, r->root, "rope_theta", 0, 10000.0, &c->rope_theta);
+  if ((rc = get_num(r, r->root, "rope_theta", 0, 10000.0, &c->rope_theta)) < 0) return rc;
+  /* transformers >= 5 writes rope_theta (and the scaling) inside
+   * "rope_parameters" instead of at the top level. */
+  json_t *rp = json_object_get(r->root, "rope_parameters"), *top = json_object_get(r->root, "rope_theta");
+  if (json_is_object(rp) && json_object_get(rp, "rope_theta")) {
+    float theta;
+    if ((rc = get_num(r, rp, "rope_theta", 1, 0, &theta)) < 0) return rc;
+    if (top && !json_is_null(top) && theta != c->rope_theta)
+      return duet_error(DUET_EFORMAT, "%s: \"rope_theta\" %g contradicts \"rope_parameters\" rope_theta %g", r->path,
+                        (double)c->rope_theta, (double)theta);
+    c->rope_theta = theta;
+  }
+  return DUET_OK;
 }
 
 static int parse_rope_scaling(reader *r, duet_config *c) {
   json_t *s = json_object_get(r->root, "rope_scaling");
   c->rope_scaling.kind = DUET_ROPE_SCALING_NONE;
-  if (!s || json_is_null(s)) return DUET_OK;
-  if (!json_is_object(s)) return duet_error(DUET_EFORMAT, "%s: \"rope_scaling\" is not an object", r->path);
-  const char *type = json_string_value(json_object_get(s, "rope_type"));
+  const char *key = "rope_scaling", *type = NULL;
+  if (!s || json_is_null(s)) { /* transformers >= 5: "rope_parameters", rope_type "default" when absent */
+    s = json_object_get(r->root, "rope_parameters");
+    key = "rope_parameters";
+    if (!s || json_is_null(s)) return DUET_OK;
+    if (json_is_object(s) && !json_object_get(s, "rope_type") && !json_object_get(s, "type")) type = "default";
+  }
+  if (!json_is_object(s)) return duet_error(DUET_EFORMAT, "%s: \"%s\" is not an object", r->path, key);
+  if (!type) type = json_string_value(json_object_get(s, "rope_type"));
   if (!type) type = json_string_value(json_object_get(s, "type"));
-  if (!type) return duet_error(DUET_EFORMAT, "%s: \"rope_scaling\" has no \"rope_type\" (or \"type\")", r->path);
+  if (!type) return duet_error(DUET_EFORMAT, "%s: \"%s\" has no \"rope_type\" (or \"type\")", r->path, key);
   if (!strcmp(type, "default")) return DUET_OK;
   int rc;
   if (!strcmp(type, "linear")) {

@@ -175,7 +175,18 @@ static int parse_header(duet_st_file *f, const unsigned char *hdr, size_t hlen) 
     f->n++;
   }
   qsort(f->tensors, (size_t)f->n, sizeof *f->tensors, cmp_by_name);
-  return check_overlaps(f);
+  if ((rc = check_overlaps(f)) < 0) return rc;
+  /* Disjoint and inside the region: they cover it exactly when their sizes
+   * add up to it. The reference reader refuses gaps and trailing bytes
+   * (InvalidOffset, MetadataIncompleteBuffer); a wrong header length that
+   * still parses (trailing padding cut) would otherwise shift every tensor. */
+  size_t covered = 0;
+  for (int i = 0; i < f->n; i++) covered += f->tensors[i].nbytes;
+  if (covered != data_size)
+    return duet_error(DUET_EFORMAT,
+                      "%s: the tensors cover %zu bytes of the %zu-byte data region (wrong header length, gap or "
+                      "trailing bytes)", f->path, covered, data_size);
+  return DUET_OK;
 }
 
 static int map_file(duet_st_file *f) {

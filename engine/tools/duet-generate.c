@@ -168,6 +168,10 @@ static int generate(const args *a, const int *prompt, int n_prompt, const duet_t
     duet_kv_seq *sp = &s.seq;
     for (; n_out < a->n; n_out++) {
       int tok = out[n_out] = duet_sample(s.sampler, s.logits, NULL);
+      if (tok < 0) { /* e.g. every logit NaN: an error, not a token id */
+        rc = tok;
+        break;
+      }
       printf("%s%d", n_out ? "," : "", tok);
       if (!a->ignore_eos && duet_config_is_eos(c, tok)) { n_out++; break; }
       if (n_out + 1 < a->n && (rc = duet_decode(s.m, s.pool, &sp, &tok, 1, s.logits, s.ws, NULL)) < 0) break;

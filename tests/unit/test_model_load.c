@@ -54,6 +54,15 @@ static void test_config_parse(void) {
   CHECK_OK(load_json(LLAMA ", \"rope_scaling\": {\"rope_type\": \"default\"}}", &c));
   CHECK(c.rope_scaling.kind == DUET_ROPE_SCALING_NONE, "default scaling");
   CHECK_OK(load_json(LLAMA ", \"rope_scaling\": null, \"eos_token_id\": null, \"bos_token_id\": []}", &c));
+  /* transformers >= 5 keeps theta and the scaling in "rope_parameters" */
+  CHECK_OK(load_json(LLAMA ", \"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"llama3\", \"factor\": 8.0, "
+                           "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}}", &c));
+  CHECK(c.rope_theta == 500000.f && c.rope_scaling.kind == DUET_ROPE_SCALING_LLAMA3 && c.rope_scaling.factor == 8.f,
+        "rope_parameters: theta and llama3 scaling");
+  CHECK_OK(load_json(LLAMA ", \"rope_theta\": 1e6, \"rope_parameters\": {\"rope_theta\": 1e6}}", &c));
+  CHECK(c.rope_theta == 1e6f && c.rope_scaling.kind == DUET_ROPE_SCALING_NONE, "rope_parameters without rope_type");
+  CHECK_OK(load_json("{\"model_type\": \"qwen2\", " BASE ", \"hidden_act\": \"swish\"}", &c));
+  CHECK(c.max_pos == 32768, "qwen2: swish is SiLU, max_position_embeddings defaults to 32768 (llama: 2048)");
 }
 
 /* The config.json files of two published checkpoints, as Hugging Face
@@ -105,6 +114,10 @@ static void test_config_refusals(void) {
   CHECK_ERR(load_json(LLAMA ", \"duet_position_encoding\": \"alibi\"}", &c), DUET_EUNSUPPORTED, "'alibi'", "rope_neox");
   CHECK_ERR(load_json(LLAMA ", \"torch_dtype\": \"float64\"}", &c), DUET_EUNSUPPORTED, "torch_dtype", "float64");
   CHECK_ERR(load_json(LLAMA ", \"hidden_act\": \"gelu\"}", &c), DUET_EUNSUPPORTED, "gelu");
+  CHECK_ERR(load_json(LLAMA ", \"rope_theta\": 10000, \"rope_parameters\": {\"rope_theta\": 500000}}", &c), DUET_EFORMAT,
+            "contradicts");
+  CHECK_ERR(load_json(LLAMA ", \"rope_parameters\": {\"rope_theta\": 1e4, \"rope_type\": \"yarn\", \"factor\": 4}}", &c),
+            DUET_EUNSUPPORTED, "'yarn'");
   CHECK_ERR(load_json(LLAMA ", \"attention_bias\": true}", &c), DUET_EUNSUPPORTED, "attention_bias");
   CHECK_ERR(load_json(LLAMA ", \"mlp_bias\": true}", &c), DUET_EUNSUPPORTED, "mlp_bias");
   CHECK_ERR(load_json("{\"model_type\": \"qwen2\", " BASE ", \"use_sliding_window\": true}", &c), DUET_EUNSUPPORTED,

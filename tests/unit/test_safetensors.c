@@ -231,6 +231,10 @@ static const crafted HEADERS[] = {
   {T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]"), 8, DUET_EFORMAT, {"'w'", "outside", NULL}},
   {T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775807]"), 8, DUET_EFORMAT, {"'w'", "outside", NULL}},
   {T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]"), 12, DUET_EFORMAT, {"'w'", "12 bytes", "needs 8"}},
+  /* a header length cut by its trailing padding still parses, and shifts every tensor */
+  {T1("\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]"), 11, DUET_EFORMAT, {"cover 8 bytes", "11-byte", NULL}},
+  {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+   "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, DUET_EFORMAT, {"gap", NULL, NULL}},
   {T1("\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,4]"), 8, DUET_EFORMAT, {"'w'", "needs 6", NULL}},
   {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, DUET_EFORMAT, {"'a'", "'b'", "overlap"}},
