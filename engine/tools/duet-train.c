@@ -5,6 +5,7 @@
  *   duet-train tokenizer ...      train a byte-level BPE tokenizer
  *   duet-train grads --model DIR --tokens IDS --targets IDS --out FILE
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,12 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
   double d;
   int *ip;
   float *fp;
-  if (!strcmp(f, "--data")) {
-    o->data = (const char *const *)&argv[*i + 1];
-    while (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) ++*i, o->n_data++;
+  if (!strcmp(f, "--data")) { /* may be repeated: every file of every --data */
+    static const char **files;
+    if (!files && !(files = calloc((size_t)argc, sizeof *files)))
+      return duet_error(DUET_ENOMEM, "--data: out of memory");
+    while (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) files[o->n_data++] = argv[++*i];
+    o->data = files;
     return DUET_OK;
   }
   if (!strcmp(f, "--tied")) return o->shape.tied = 1, DUET_OK;
@@ -136,17 +140,49 @@ static int check_out_file(const char *flag, const char *path) {
   return duet_error(DUET_EINVAL, "%s %s: exists and is not a regular file", flag, path);
 }
 
+/* Flags that --init (the shape) or --resume (the shape and the run's
+ * settings, read from train_state.safetensors) would silently ignore. */
+static int shape_flag(const char *f) {
+  static const char *names[] = {"--dim", "--layers", "--heads", "--kv-heads", "--hidden", "--vocab-size", "--head-dim",
+                                "--max-pos", "--pos", "--tied", "--qk-norm", "--rope-theta"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(f, names[i])) return 1;
+  return 0;
+}
+
+static int run_flag(const char *f) {
+  static const char *names[] = {"--steps", "--batch", "--seq", "--accum", "--lr", "--warmup", "--min-lr-frac",
+                                "--weight-decay", "--beta1", "--beta2", "--grad-clip", "--seed", "--eval-every",
+                                "--eval-windows", "--save-every", "--val-frac", "--dtype", "--eps", "--init"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(f, names[i])) return 1;
+  return 0;
+}
+
 static int cmd_train(int argc, char **argv) {
+  const char *ignored_shape = NULL, *ignored_run = NULL;
   duet_train_opts o;
   duet_train_opts_defaults(&o);
   o.progress = 1;
   shape_defaults(&o.shape);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
+    if (!ignored_shape && shape_flag(argv[i])) ignored_shape = argv[i];
+    if (!ignored_run && run_flag(argv[i])) ignored_run = argv[i];
     if (parse_flag(&o, argc, argv, &i) < 0) {
       fprintf(stderr, "duet-train: %s\n", duet_last_error());
       return 2;
     }
+  }
+  if (o.resume && (ignored_shape || ignored_run)) {
+    fprintf(stderr, "duet-train: --resume continues the run in %s with its own shape and settings; %s cannot be "
+            "changed\n", o.resume, ignored_shape ? ignored_shape : ignored_run);
+    return 2;
+  }
+  if (o.init && ignored_shape) {
+    fprintf(stderr, "duet-train: --init %s takes the model shape from its config.json; %s would be ignored\n", o.init,
+            ignored_shape);
+    return 2;
   }
   o.hp.total_steps = o.steps;
   if (check_out_file("--val-text", o.val_text_out) < 0) {
@@ -178,10 +214,11 @@ static int parse_ids(const char *flag, const char *s, int **out) {
   *out = NULL;
   while (s && *s) {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || (*end && *end != ',')) {
+    if (end == s || (*end && *end != ',') || errno || v < -1 || v > 0x7fffffff) {
       free(*out);
-      return duet_error(DUET_EINVAL, "%s: expected comma-separated integers near \"%.20s\"", flag, s);
+      return duet_error(DUET_EINVAL, "%s: expected comma-separated ids (integers in [-1, 2^31)) near \"%.20s\"", flag, s);
     }
     if (n == cap) *out = realloc(*out, sizeof(int) * (cap = cap ? 2 * cap : 64));
     (*out)[n++] = (int)v;

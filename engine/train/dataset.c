@@ -48,7 +48,7 @@ int duet_dataset_build(duet_dataset *d, const char *const *files, int n_files, c
                        double val_frac, int seq) {
   memset(d, 0, sizeof *d);
   if (n_files <= 0) return duet_error(DUET_EINVAL, "training data: no --data file given");
-  if (val_frac <= 0 || val_frac >= 1) return duet_error(DUET_EINVAL, "validation fraction %g is not in (0, 1)", val_frac);
+  if (!(val_frac > 0 && val_frac < 1)) return duet_error(DUET_EINVAL, "validation fraction %g is not in (0, 1)", val_frac);
   char *text = NULL;
   size_t len = 0;
   int rc = DUET_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -90,6 +91,13 @@ static int check_opts(const duet_train_opts *o) {
                       o->dp_size);
   if (o->hp.lr <= 0 || o->hp.warmup < 0 || o->hp.weight_decay < 0 || o->grad_clip < 0)
     return duet_error(DUET_EINVAL, "--lr must be positive; --warmup, --weight-decay, --grad-clip not negative");
+  /* written so that NaN fails every test */
+  if (!(isfinite(o->hp.lr) && isfinite(o->hp.weight_decay) && isfinite(o->grad_clip) && o->hp.eps > 0 &&
+        isfinite(o->hp.eps) && o->hp.beta1 >= 0 && o->hp.beta1 < 1 && o->hp.beta2 >= 0 && o->hp.beta2 < 1 &&
+        o->hp.min_lr_frac >= 0 && o->hp.min_lr_frac <= 1))
+    return duet_error(DUET_EINVAL, "--lr %g, --weight-decay %g, --grad-clip %g must be finite; --eps %g positive; "
+                      "--beta1 %g and --beta2 %g in [0, 1); --min-lr-frac %g in [0, 1]", o->hp.lr,
+                      o->hp.weight_decay, o->grad_clip, o->hp.eps, o->hp.beta1, o->hp.beta2, o->hp.min_lr_frac);
   return DUET_OK;
 }
 
@@ -114,8 +122,8 @@ static int make_model(run *r) {
   if (c.vocab <= 0) c.vocab = vocab;
   if (c.vocab < vocab)
     return duet_error(DUET_EINVAL, "--vocab-size %d is smaller than the tokenizer's %d tokens", c.vocab, vocab);
-  if (c.n_heads <= 0 || c.dim % c.n_heads != 0)
-    return duet_error(DUET_EINVAL, "--dim %d does not divide into %d heads", c.dim, c.n_heads);
+  if (c.n_heads <= 0 || (c.head_dim <= 0 && c.dim % c.n_heads != 0))
+    return duet_error(DUET_EINVAL, "--dim %d does not divide into %d heads (or give --head-dim)", c.dim, c.n_heads);
   if (c.head_dim <= 0) c.head_dim = c.dim / c.n_heads;
   if (c.n_kv_heads <= 0) c.n_kv_heads = c.n_heads;
   if (c.max_pos < o->seq) c.max_pos = o->seq;
@@ -299,13 +307,23 @@ static int finish(run *r) {
   return rc;
 }
 
+/* --out: created, or an existing writable directory; checked before the
+ * first step, not discovered at the first checkpoint. */
+static int make_out_dir(const char *dir) {
+  struct stat st;
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST) return duet_error(DUET_EIO, "--out %s: %s", dir, strerror(errno));
+  if (stat(dir, &st) < 0) return duet_error(DUET_EIO, "--out %s: %s", dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return duet_error(DUET_EINVAL, "--out %s: exists and is not a directory", dir);
+  if (access(dir, W_OK | X_OK) < 0) return duet_error(DUET_EIO, "--out %s: %s", dir, strerror(errno));
+  return DUET_OK;
+}
+
 int duet_train_run(const duet_train_opts *opts, duet_train_result *res) {
   memset(res, 0, sizeof *res);
   run r = {.o = *opts, .res = res};
   if (!r.o.out && r.o.resume) r.o.out = r.o.resume;
   int rc = setup(&r);
-  if (rc >= 0 && writes(&r.o) && mkdir(r.o.out, 0755) < 0 && errno != EEXIST)
-    rc = duet_error(DUET_EIO, "--out %s: %s", r.o.out, strerror(errno));
+  if (rc >= 0 && writes(&r.o)) rc = make_out_dir(r.o.out);
   if (rc >= 0) rc = loop(&r);
   int stopped = r.o.stop_after > 0 && r.step < r.o.steps;
   if (rc >= 0 && !stopped) rc = finish(&r);
