@@ -23,7 +23,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: duet-train --data FILE... --out DIR [--init DIR | --dim N --layers N --heads N [--kv-heads N]\n"
           "                  --hidden N [--vocab-size N] [--head-dim N] [--pos rope_neox|rope_gptj|sinusoidal]\n"
-          "                  [--tied] [--qk-norm] [--rope-theta X]] [--tokenizer DIR]\n"
+          "                  [--max-pos N (default --seq)] [--tied] [--qk-norm] [--rope-theta X]] [--tokenizer DIR]\n"
           "                  [--steps N] [--batch N] [--seq N] [--accum N] [--lr X] [--warmup N] [--min-lr-frac X]\n"
           "                  [--weight-decay X] [--beta1 X] [--beta2 X] [--grad-clip X] [--seed N]\n"
           "                  [--eval-every N] [--eval-windows N] [--save-every N] [--val-frac X]\n"
