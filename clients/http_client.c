@@ -283,7 +283,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void on_connect(uv_connect_t *req, int status) {
   duet_http_conn *c = req->data;
   if (c->closing) return;
-  if (status < 0) { conn_broken(c, DUET_ECLOSED); return; }
+  if (status < 0) { /* the reason (refused, unreachable...) goes with the error */
+    duet_error(DUET_EIO, "cannot connect to %s: %s", c->authority, uv_strerror(status));
+    conn_broken(c, DUET_EIO);
+    return;
+  }
   c->connected = 1;
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);

@@ -105,7 +105,7 @@ static void on_done(int err, void *user) {
   if (!err && call->stream && call->status == 200 && !call->saw_done && !call->error[0])
     snprintf(call->error, sizeof call->error, "stream ended without [DONE]");
   if (err && !call->error[0])
-    snprintf(call->error, sizeof call->error, "%s", duet_strerror(err));
+    snprintf(call->error, sizeof call->error, "%s", err == DUET_EIO ? duet_last_error() : duet_strerror(err));
   int rv = err ? err : (call->error[0] ? DUET_EPROTO : DUET_OK);
   duet_sse_free(&call->sse);
   free(call->body);

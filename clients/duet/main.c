@@ -99,7 +99,10 @@ static void on_poll(uv_timer_t *t) {
 }
 
 /* Send one request and stream its answer to stdout. Returns 0 on success,
- * 1 on an error (printed), 130 when interrupted. */
+ * 1 on an error (printed), 130 when interrupted; with collected (chat), 2
+ * when the server refused the conversation as longer than its context
+ * (not printed: the caller may shorten it and ask again). */
+#define CONTEXT_FULL 2
 static int run_request(const options *o, int chat, json_t *body, duet_text *collected) {
   char host[256], prefix[256];
   int port;
@@ -140,11 +143,12 @@ static int run_request(const options *o, int chat, json_t *body, duet_text *coll
     fprintf(stderr, "\n[stopped]\n");
     return 130;
   }
+  if (st.err && collected && st.call.status == 400 && strstr(st.call.error, "maximum context length")) return CONTEXT_FULL;
   if (st.err) {
     fprintf(stderr, "\nduet: %s\n", st.call.error);
     return 1;
   }
-  if (!o->json_out) printf("\n");
+  if (!o->json_out || o->no_stream) printf("\n"); /* a raw body has no newline of its own */
   return 0;
 }
 
@@ -160,6 +164,19 @@ static int cmd_complete(const options *o, const char *prompt) {
   int rv = run_request(o, 0, req, NULL);
   json_decref(req);
   return rv;
+}
+
+/* Drops the oldest exchange (a user message and its answer) after any
+ * system message, as chat front ends do when a conversation outgrows the
+ * context; 0 when only the newest question is left. */
+static int forget_oldest(json_t *messages) {
+  size_t i = 0, n = json_array_size(messages);
+  while (i < n && !strcmp(json_string_value(json_object_get(json_array_get(messages, i), "role")), "system")) i++;
+  if (i + 1 >= n) return 0;
+  json_array_remove(messages, i);
+  if (i + 1 < n - 1 && !strcmp(json_string_value(json_object_get(json_array_get(messages, i), "role")), "assistant"))
+    json_array_remove(messages, i);
+  return 1;
 }
 
 static int cmd_chat(const options *o) {
@@ -182,7 +199,13 @@ static int cmd_chat(const options *o) {
     json_t *req = base_request(o);
     json_object_set(req, "messages", messages);
     duet_text answer = {0};
-    int rv = run_request(o, 1, req, &answer);
+    int rv, forgot = 0;
+    while ((rv = run_request(o, 1, req, &answer)) == CONTEXT_FULL && forget_oldest(messages)) forgot++;
+    if (forgot) fprintf(stderr, "[%d oldest exchange%s forgotten to fit the model's context]\n", forgot, forgot > 1 ? "s" : "");
+    if (rv == CONTEXT_FULL) {
+      fprintf(stderr, "duet: the question alone does not fit the model's context (fewer --max-tokens?)\n");
+      rv = 1;
+    }
     json_decref(req);
     if (rv == 1) { /* failed: forget the question, keep the conversation */
       json_array_remove(messages, json_array_size(messages) - 1);
@@ -219,7 +242,14 @@ static int set_number(options *o, const char *flag, const char *v, int is_int) {
   return set_param(o, flag, is_int ? json_integer(n) : json_real(x));
 }
 
+static int in_list(const char *a, const char *const *list) {
+  for (int k = 0; list[k]; k++)
+    if (!strcmp(a, list[k])) return 1;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, int first, options *o, const char **positional) {
+  static const char *strings[] = {"-n", "--url", "--api-key", "--model", "--system", "--stop", NULL};
   static const char *floats[] = {"--temperature", "--top-p", "--min-p", "--presence-penalty",
                                  "--frequency-penalty", NULL};
   static const char *ints[] = {"--max-tokens", "--top-k", "--seed", NULL};
@@ -234,6 +264,11 @@ static int parse_args(int argc, char **argv, int first, options *o, const char *
       *positional = a;
       continue;
     }
+    /* an unknown option is named as such, not as one that "needs a value" */
+    if (!in_list(a, strings) && !in_list(a, floats) && !in_list(a, ints)) {
+      fprintf(stderr, "duet: unknown option %s\n", a);
+      return -1;
+    }
     if (!v) { fprintf(stderr, "duet: %s needs a value\n", a); return -1; }
     i++;
     if (!strcmp(a, "-n")) a = "--max-tokens";
@@ -246,19 +281,15 @@ static int parse_args(int argc, char **argv, int first, options *o, const char *
       json_t *stop = json_object_get(o->params, "stop");
       if (!stop) json_object_set_new(o->params, "stop", stop = json_array());
       json_array_append_new(stop, json_string(v));
-    } else matched = 0;
-    for (int k = 0; !matched && floats[k]; k++)
-      if (!strcmp(a, floats[k])) matched = set_number(o, a, v, 0);
-    for (int k = 0; !matched && ints[k]; k++)
-      if (!strcmp(a, ints[k])) matched = set_number(o, a, v, 1);
+    } else matched = set_number(o, a, v, in_list(a, ints));
     if (matched < 0) return -1;
-    if (!matched) { fprintf(stderr, "duet: unknown option %s\n", a); return -1; }
   }
   return 0;
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) { usage(); return 2; }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(); return 0; }
   options o = {.url = "http://127.0.0.1:8000", .params = json_object()};
   json_object_set_new(o.params, "max_tokens", json_integer(128));
   const char *positional = NULL;

@@ -135,9 +135,12 @@ static int parse_args(int argc, char **argv, opts *o) {
     else if (strcmp(a, "--json") == 0 && v) o->json_out = argv[++i];
     else if (strcmp(a, "--no-ref") == 0) o->ref = 0;
     else {
+      int help = strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
       if (rc < 0) fprintf(stderr, "duet-bench-tokenizer: %s\n", duet_last_error());
-      fprintf(stderr, "usage: duet-bench-tokenizer [--text FILE] [--bytes N] [--chunk N] [--reps R] "
-                      "[--no-ref] [--json OUT]\n");
+      else if (!help) fprintf(stderr, "duet-bench-tokenizer: unknown option or missing value: '%s'\n", a);
+      fprintf(help ? stdout : stderr, "usage: duet-bench-tokenizer [--text FILE] [--bytes N] [--chunk N] [--reps R] "
+                                      "[--no-ref] [--json OUT]\n");
+      if (help) exit(0);
       return -1;
     }
   }

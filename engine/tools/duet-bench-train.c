@@ -33,6 +33,11 @@ static int parse(bench_opts *b, int argc, char **argv) {
                    &b->seq, &b->batch, &b->steps, &b->warmup};
   for (int i = 1; i < argc; i++) {
     int found = 0;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: duet-bench-train [--dim N] [--layers N] [--heads N] [--kv-heads N] [--hidden N] [--vocab N]\n"
+             "       [--seq N] [--batch N] [--steps N] [--warmup N] [--no-torch] [--json FILE]\n");
+      exit(0);
+    }
     if (!strcmp(argv[i], "--no-torch")) b->torch = 0, found = 1;
     else if (!strcmp(argv[i], "--json") && i + 1 < argc) b->json = argv[++i], found = 1;
     for (size_t k = 0; !found && k < sizeof names / sizeof *names; k++) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cli_number.h"
 #include "engine/error.h"
 #include "engine/forward.h"
 #include "engine/machine_peak.h"
@@ -42,12 +43,18 @@ static int parse_num(const char *flag, const char *s, double lo, double hi, doub
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || v < lo || v > hi) {
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) { /* NaN fails too */
     fprintf(stderr, "duet-generate: %s: '%s' is not a number in [%g, %g]\n", flag, s, lo, hi);
     return -1;
   }
   *out = v;
   return 0;
+}
+
+static int parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out) {
+  if (duet_cli_int(flag, s, lo, hi, out) == 0) return 0;
+  fprintf(stderr, "duet-generate: %s\n", duet_last_error());
+  return -1;
 }
 
 static int parse_args(int argc, char **argv, args *a) {
@@ -63,20 +70,21 @@ static int parse_args(int argc, char **argv, args *a) {
     if (i + 1 >= argc) return fprintf(stderr, "duet-generate: unknown option or missing value: '%s'\n", f), usage(stderr), -1;
     const char *v = argv[++i];
     double d = 0;
+    long long k = 0;
     int bad = 0;
     if (!strcmp(f, "--model")) a->model = v;
     else if (!strcmp(f, "--prompt-ids")) a->prompt_ids = v;
     else if (!strcmp(f, "--prompt")) a->prompt_text = v;
-    else if (!strcmp(f, "-n")) bad = parse_num(f, v, 0, 1 << 20, &d), a->n = (int)d;
-    else if (!strcmp(f, "--chunk")) bad = parse_num(f, v, 1, 1 << 20, &d), a->chunk = (int)d;
+    else if (!strcmp(f, "-n")) bad = parse_int(f, v, 0, 1 << 20, &k), a->n = (int)k;
+    else if (!strcmp(f, "--chunk")) bad = parse_int(f, v, 1, 1 << 20, &k), a->chunk = (int)k;
     else if (!strcmp(f, "--temperature")) bad = parse_num(f, v, 0, 1e9, &d), a->sp.temperature = (float)d;
-    else if (!strcmp(f, "--top-k")) bad = parse_num(f, v, -1, INT_MAX, &d), a->sp.top_k = (int)d;
+    else if (!strcmp(f, "--top-k")) bad = parse_int(f, v, -1, INT_MAX, &k), a->sp.top_k = (int)k;
     else if (!strcmp(f, "--top-p")) bad = parse_num(f, v, -1e9, 1e9, &d), a->sp.top_p = (float)d;
     else if (!strcmp(f, "--min-p")) bad = parse_num(f, v, -1e9, 1e9, &d), a->sp.min_p = (float)d;
     else if (!strcmp(f, "--repetition-penalty")) bad = parse_num(f, v, -1e9, 1e9, &d), a->sp.repetition_penalty = (float)d;
     else if (!strcmp(f, "--presence-penalty")) bad = parse_num(f, v, -1e9, 1e9, &d), a->sp.presence_penalty = (float)d;
     else if (!strcmp(f, "--frequency-penalty")) bad = parse_num(f, v, -1e9, 1e9, &d), a->sp.frequency_penalty = (float)d;
-    else if (!strcmp(f, "--seed")) bad = parse_num(f, v, 0, 18446744073709551615.0, &d), a->sp.seed = (uint64_t)d;
+    else if (!strcmp(f, "--seed")) bad = parse_int(f, v, 0, LLONG_MAX, &k), a->sp.seed = (uint64_t)k;
     else return fprintf(stderr, "duet-generate: unknown option '%s'\n", f), usage(stderr), -1;
     if (bad) return -1;
   }

@@ -61,7 +61,11 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) model = argv[++i];
     else if (strcmp(argv[i], "--decode") == 0) dec = 1;
     else if (strcmp(argv[i], "--no-special") == 0) special = 0;
-    else return usage();
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(), 0;
+    else {
+      fprintf(stderr, "duet-tokenize: unknown option or missing value: '%s'\n", argv[i]);
+      return usage();
+    }
   }
   if (!model) return usage();
   duet_tokenizer *t;

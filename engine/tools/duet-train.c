@@ -6,6 +6,7 @@
  *   duet-train grads --model DIR --tokens IDS --targets IDS --out FILE
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ static int parse_long(const char *flag, const char *s, long lo, long hi, long *v
 static int parse_double(const char *flag, const char *s, double *v) {
   char *end;
   *v = s ? strtod(s, &end) : 0;
-  if (!s || end == s || *end) return duet_error(DUET_EINVAL, "%s needs a number (got %s)", flag, s ? s : "nothing");
+  if (!s || end == s || *end || !isfinite(*v))
+    return duet_error(DUET_EINVAL, "%s needs a finite number (got %s)", flag, s ? s : "nothing");
   return DUET_OK;
 }
 
@@ -278,7 +280,8 @@ static int cmd_grads(int argc, char **argv) {
   long B = 1;
   for (int i = 1; i < argc; i++) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(argv[i], "--model")) model = v, i++;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
+    else if (!strcmp(argv[i], "--model")) model = v, i++;
     else if (!strcmp(argv[i], "--tokens")) tok = v, i++;
     else if (!strcmp(argv[i], "--targets")) tgt = v, i++;
     else if (!strcmp(argv[i], "--out")) out = v, i++;

@@ -42,6 +42,11 @@ static int parse_args(int argc, char **argv, duet_worker_args *a) {
                : !strcmp(k, "--budget")    ? &a->budget
                : !strcmp(k, "--max-batch") ? &a->max_batch
                                            : NULL;
+    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+      printf("usage: mpirun -np 1+(P+D)*T duet-worker --model DIR --listen HOST:PORT --prefill P --decode D\n"
+             "       [--tp T] [--kv-blocks N] [--budget N] [--max-batch N] [--f32]\n");
+      return 1;
+    }
     if (!strcmp(k, "--f32")) {
       a->to_f32 = 1;
     } else if (num) {
@@ -120,6 +125,10 @@ int main(int argc, char **argv) {
   duet_config cfg;
   char path[4096];
   int rc = parse_args(argc, argv, &a);
+  if (rc == 1) { /* --help */
+    MPI_Finalize();
+    return 0;
+  }
   if (!rc) {
     snprintf(path, sizeof path, "%s/config.json", a.model_dir);
     rc = duet_config_load(path, &cfg);

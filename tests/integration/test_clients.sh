@@ -34,6 +34,13 @@ fi
 printf 'first question\nsecond question\n' | timeout 30 "$BIN/duet" chat -n 6 --temperature 0 \
   --system "be brief" --url "$URL" > "$TMP/chat.out" 2>&1
 [ "$(grep -c . "$TMP/chat.out")" -ge 2 ] && ok "duet chat answers two turns" || { cat "$TMP/chat.out"; bad "duet chat"; }
+# a conversation outgrowing the context (256 tokens here, up to 150 per
+# answer) forgets its oldest exchanges instead of failing every later turn
+printf 'first question\nsecond question\nthird question\n' |
+  timeout 60 "$BIN/duet" chat -n 150 --temperature 0 --url "$URL" > "$TMP/chat3.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && ! grep -q "maximum context length" "$TMP/chat3.out" && grep -q "forgotten to fit" "$TMP/chat3.out" &&
+  ok "duet chat forgets the oldest exchanges to fit the context" || { cat "$TMP/chat3.out"; bad "duet chat past the context (rc $rc)"; }
 
 # Ctrl-C during an answer: [stopped], then the next question is answered
 # and carries the stopped (partial) answer in its history. The tiny test

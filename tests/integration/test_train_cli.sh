@@ -29,12 +29,13 @@ expect() {
   out=$(timeout 60 "$BIN" "$@" 2>&1); rc=$?
   { [ $rc = 1 ] || [ $rc = 2 ]; } && [[ "$out" == *"$want"* ]] && ok || bad "$* -> rc $rc: $out"
 }
-expect "must be finite" "${C[@]}" --lr nan --steps 1 --out "$TMP/o"
-expect "must be finite" "${C[@]}" --lr inf --out "$TMP/o"
+expect "finite" "${C[@]}" --lr nan --steps 1 --out "$TMP/o"
+expect "finite" "${C[@]}" --lr inf --out "$TMP/o"
 expect "in [0, 1)" "${C[@]}" --beta1 1 --out "$TMP/o"
 expect "in [0, 1]" "${C[@]}" --min-lr-frac -5 --out "$TMP/o"
 expect "positive" "${C[@]}" --eps 0 --out "$TMP/o"
-expect "is not in (0, 1)" "${C[@]}" --val-frac nan --out "$TMP/o"
+expect "finite" "${C[@]}" --val-frac nan --out "$TMP/o"
+expect "is not in (0, 1)" "${C[@]}" --val-frac 1.5 --out "$TMP/o"
 [ ! -e "$TMP/o" ] && ok || bad "a refused run wrote its --out directory"
 : > "$TMP/file"
 expect "exists and is not a directory" "${C[@]}" --steps 1000 --out "$TMP/file"
