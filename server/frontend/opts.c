@@ -23,6 +23,7 @@ void duet_opts_defaults(duet_opts *o) {
   o->slow_timeout = 30;
   o->drain_timeout = 30;
   o->retry_after = 1;
+  o->tp = 1;
   o->api_key = getenv("DUET_API_KEY");
   o->allowed_origin = "*"; /* as vLLM: browser clients work out of the box */
 }
@@ -111,6 +112,7 @@ static int check(const duet_opts *o) {
   if (o->max_body < 16 || o->max_header < 256 || o->max_tokens < 1 || o->max_streams < 1 ||
       o->max_conns < 1 || o->max_queued < 1 || o->max_n < 1 || o->max_pipeline < 1)
     return duet_error(DUET_EINVAL, "a limit is below its minimum (body 16, header 256, others 1)");
+  if (o->tp < 1) return duet_error(DUET_EINVAL, "--tp: %d ranks per shard group; at least 1", o->tp);
   return 0;
 }
 
