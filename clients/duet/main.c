@@ -302,6 +302,7 @@ int main(int argc, char **argv) {
     if (!positional) { fprintf(stderr, "duet complete: missing PROMPT\n"); return 2; }
     rv = cmd_complete(&o, positional);
   } else if (!strcmp(argv[1], "chat")) {
+    if (positional) { fprintf(stderr, "duet chat: unexpected argument '%s' (questions come on standard input)\n", positional); return 2; }
     rv = cmd_chat(&o);
   } else {
     usage();

@@ -226,6 +226,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(stdout), 0;
     else return fprintf(stderr, "duet-bench-engine: unknown or incomplete option '%s'\n", argv[i]), usage(stderr), 2;
   }
+  /* every shape named is known before seconds go into measuring the machine */
+  char check[64];
+  int named = 0;
+  snprintf(check, sizeof check, "%s", shapes);
+  for (char *save = NULL, *s = strtok_r(check, ",", &save); s; s = strtok_r(NULL, ",", &save), named++)
+    if (strcmp(s, "none") && !shape(s).dim)
+      return fprintf(stderr, "duet-bench-engine: --shapes: unknown shape '%s' (15M, 110M or none)\n", s), 2;
+  if (!named) return fprintf(stderr, "duet-bench-engine: --shapes: no shape named (15M, 110M or none)\n"), 2;
   duet_machine_peak mp;
   if (duet_machine_peak_measure(&mp) < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
   printf("before:  ");
