@@ -104,7 +104,8 @@ static int start(duet_server *s) {
   duet_backend_opts bo = {
       .model_dir = s->opts.model_dir, .workers_addr = s->opts.workers_addr, .n_prefill = s->opts.n_prefill,
       .n_decode = s->opts.n_decode, .tp = s->opts.tp ? s->opts.tp : 1, .hostfile = s->opts.hostfile,
-      .worker_bin = s->opts.worker_bin, .kv_blocks = s->opts.kv_blocks, .to_f32 = s->opts.to_f32};
+      .worker_bin = s->opts.worker_bin, .kv_blocks = s->opts.kv_blocks, .to_f32 = s->opts.to_f32,
+      .stall_ms = (uint64_t)(s->opts.stall_timeout * 1000)};
   duet_backend_callbacks cb = {on_tokens, on_finish, on_stats, on_state, s};
   if ((rc = duet_backend_new(s->loop, &bo, &cb, &s->backend)) < 0) return rc;
   s->backend_ready = duet_backend_ready(s->backend);

@@ -22,6 +22,7 @@ void duet_opts_defaults(duet_opts *o) {
   o->idle_timeout = 60;
   o->slow_timeout = 30;
   o->drain_timeout = 30;
+  o->stall_timeout = 60;
   o->retry_after = 1;
   o->tp = 1;
   o->api_key = getenv("DUET_API_KEY");
@@ -38,7 +39,7 @@ void duet_opts_usage(const char *prog) {
           "         --allowed-origin ORIGIN (CORS; default *, none: off)\n"
           "limits:  --max-body B --max-header B --max-tokens N --max-streams N --max-conns N\n"
           "         --max-queued N --max-n N --max-pipeline N --idle-timeout S\n"
-          "         --slow-timeout S --drain-timeout S --retry-after S\n"
+          "         --slow-timeout S --drain-timeout S --stall-timeout S --retry-after S\n"
           "         -v (log each request)\n",
           prog);
 }
@@ -67,6 +68,7 @@ static const flag FLAGS[] = {
     F("--max-queued", K_INT, max_queued), F("--max-n", K_INT, max_n),
     F("--max-pipeline", K_INT, max_pipeline), F("--idle-timeout", K_SEC, idle_timeout),
     F("--slow-timeout", K_SEC, slow_timeout), F("--drain-timeout", K_SEC, drain_timeout),
+    F("--stall-timeout", K_SEC, stall_timeout),
     F("--retry-after", K_INT, retry_after), F("-v", K_FLAG, verbose),
     F("--allowed-origin", K_STR, allowed_origin),
 };

@@ -33,6 +33,7 @@ typedef struct {
   double idle_timeout;       /* --idle-timeout seconds without a request */
   double slow_timeout;       /* --slow-timeout seconds a client may stall a read or write */
   double drain_timeout;      /* --drain-timeout seconds to finish in-flight on SIGTERM */
+  double stall_timeout;      /* --stall-timeout seconds a worker job may go without a token (0: off) */
   int retry_after;           /* --retry-after seconds, for 429/503 */
   int verbose;               /* -v */
 } duet_opts;

@@ -51,6 +51,7 @@ void duet_backend_deliver(duet_backend *b, const uint8_t *msg, size_t len) {
   duet_msg_header h;
   if (duet_msg_header_decode(msg, len, &h) || len != DUET_MSG_HEADER_SIZE + (size_t)h.payload_len) return;
   const uint8_t *pl = msg + DUET_MSG_HEADER_SIZE;
+  if (h.kind == DUET_MSG_TOKENS || h.kind == DUET_MSG_FINISH) b->last_progress_ms = uv_now(b->loop);
   if (h.kind == DUET_MSG_TOKENS) {
     duet_tokens_msg t;
     if (duet_idset_has(&b->inflight, h.request_id) && duet_msg_decode_tokens(pl, h.payload_len, &t) == 0 &&
@@ -98,6 +99,7 @@ int duet_backend_prepare(duet_backend *b, uint64_t id, const duet_request_msg *r
   if (b->inflight.n >= 65536) return duet_error(DUET_ENOSPC, "too many requests in flight");
   int rc = duet_msg_encode_request(id, r, buf, len);
   if (rc) return rc;
+  if (b->inflight.n == 0) b->last_progress_ms = uv_now(b->loop); /* idle until now: the clock starts here */
   rc = duet_idset_add(&b->inflight, id);
   if (rc) free(*buf);
   return rc;

@@ -38,6 +38,8 @@ typedef struct {
   const char *worker_bin;     /* path of duet-worker (default: beside duetd) */
   int kv_blocks;              /* per decode group; 0 = default */
   int to_f32;
+  uint64_t stall_ms;          /* supervised: a job that emits no token for this long with
+                                 requests in flight is hung: fail them, restart it (0: off) */
 } duet_backend_opts;
 
 int duet_backend_new(uv_loop_t *loop, const duet_backend_opts *o, const duet_backend_callbacks *cb,

@@ -23,6 +23,7 @@ struct duet_backend {
   duet_backend_kind kind;
   duet_idset inflight;
   int ready, closing, state_reported;
+  uint64_t last_progress_ms; /* loop time of the last token or finish (or of going busy) */
   void (*close_cb)(void *user);
   void *impl;
 };

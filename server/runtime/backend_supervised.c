@@ -6,7 +6,10 @@
  * job's stdout, and connects through the socket client. When the job
  * exits or the connection drops, every in-flight request fails at once,
  * the backend reports not-ready, and the job is restarted with a growing
- * delay (reset after a minute of good health). */
+ * delay (reset after a minute of good health). A job that stays up but
+ * stops making progress (a rank stopped or wedged: no token or finish for
+ * --stall-timeout while requests are in flight) is treated the same way:
+ * its requests fail and it is killed, then restarted. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +28,8 @@ typedef struct {
   duet_sock_client *client;
   uv_process_t proc;
   uv_pipe_t out;
-  uv_timer_t timer; /* restart delay, or the kill deadline when closing */
+  uv_timer_t timer; /* restart delay, or the kill deadline when closing or stalled */
+  uv_timer_t watch; /* stall watchdog, every second */
   int running, out_open, backoff_ms, closing, kill_stage;
   uint64_t started_ms;
   char line[512];
@@ -67,11 +71,17 @@ static void on_timer_closed(uv_handle_t *h) {
   duet_backend_closed(b);
 }
 
+/* The two timers close one after the other: s is freed by the last. */
+static void on_watch_closed(uv_handle_t *h) {
+  sup *s = h->data;
+  uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
 /* Closing: free once the job has exited, the pipe and the client are
  * closed. */
 static void maybe_done(sup *s) {
   if (!s->closing || s->running || s->out_open || s->client) return;
-  if (!uv_is_closing((uv_handle_t *)&s->timer)) uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+  if (!uv_is_closing((uv_handle_t *)&s->watch)) uv_close((uv_handle_t *)&s->watch, on_watch_closed);
 }
 
 static void on_restart(uv_timer_t *t) {
@@ -112,12 +122,41 @@ static void on_job_exit(uv_process_t *p, int64_t status, int sig) {
   s->backoff_ms = s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2;
 }
 
+static void on_kill_timer(uv_timer_t *t) {
+  sup *s = t->data;
+  if (!s->running) return;
+  uv_process_kill(&s->proc, s->kill_stage++ ? SIGKILL : SIGTERM);
+  uv_timer_start(&s->timer, on_kill_timer, 3000, 0);
+}
+
+/* Requests in flight and no token or finish from the job for stall_ms:
+ * a rank is stopped or wedged, and MPI will not notice (the job neither
+ * exits nor drops the socket). Fail the requests now, report not-ready,
+ * and kill the job (TERM, then KILL 3 s later); on_job_exit restarts it. */
+static void on_watch(uv_timer_t *t) {
+  sup *s = t->data;
+  duet_backend *b = s->b;
+  if (!s->running || s->closing || !b->ready || b->inflight.n == 0) return;
+  uint64_t idle = uv_now(b->loop) - b->last_progress_ms;
+  if (idle < b->o.stall_ms) return;
+  char why[200];
+  snprintf(why, sizeof why, "worker job stalled: no token for %.0f s with %d requests in flight; restarting it",
+           (double)idle / 1000, b->inflight.n);
+  fprintf(stderr, "duet: %s\n", why);
+  job_down(s, why);
+  s->kill_stage = 0;
+  on_kill_timer(&s->timer);
+}
+
 /* The connection dropped while the job runs: the job is no use without
  * its coordinator's socket; stop it and let on_job_exit restart it. */
 static void on_client_down(duet_backend *b, const char *why) {
   sup *s = b->impl;
   (void)why;
-  if (s->running) uv_process_kill(&s->proc, SIGTERM);
+  if (s->running) {
+    s->kill_stage = 0;
+    on_kill_timer(&s->timer); /* TERM, then KILL if it lingers */
+  }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -223,6 +262,7 @@ static void start_job(sup *s) {
   po.stdio_count = 3;
   s->proc.data = s;
   s->line_len = 0;
+  s->kill_stage = 0;
   int rc = uv_spawn(s->b->loop, &s->proc, &po);
   s->out_open = 1;
   if (rc) {
@@ -276,6 +316,9 @@ int duet_supervised_start(duet_backend *b) {
   }
   uv_timer_init(b->loop, &s->timer);
   s->timer.data = s;
+  uv_timer_init(b->loop, &s->watch);
+  s->watch.data = s;
+  if (b->o.stall_ms) uv_timer_start(&s->watch, on_watch, 1000, 1000);
   start_job(s);
   return DUET_OK;
 }
@@ -285,12 +328,6 @@ int duet_supervised_send(duet_backend *b, uint8_t *buf, size_t len) {
   return duet_sock_client_send(s->client, buf, len);
 }
 
-static void on_kill_timer(uv_timer_t *t) {
-  sup *s = t->data;
-  if (!s->running) return;
-  uv_process_kill(&s->proc, s->kill_stage++ ? SIGKILL : SIGTERM);
-  uv_timer_start(&s->timer, on_kill_timer, 3000, 0);
-}
 
 /* Ask the job to drain (SHUTDOWN), then SIGTERM after 5 s, SIGKILL later. */
 void duet_supervised_close(duet_backend *b) {

@@ -7,7 +7,7 @@
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 make_model "$TMP/m"
-start_duetd sup --model "$TMP/m" --prefill 1 --decode 1 || exit 1
+start_duetd sup --model "$TMP/m" --prefill 1 --decode 1 --stall-timeout 3 || exit 1
 check "supervised completion" sh -c "curl -s --max-time 10 '$URL/v1/completions' -d '{\"prompt\":\"hi\",\"max_tokens\":4}' |
   jq -e '.usage.completion_tokens >= 1'"
 
@@ -63,6 +63,40 @@ check "service resumes by itself" [ $up = 1 ]
 check "completion after the restart" sh -c "curl -s --max-time 10 '$URL/v1/completions' -d '{\"prompt\":\"hi\",\"max_tokens\":4}' |
   jq -e '.usage.completion_tokens >= 1'"
 check "backend_down counted" [ "$(metric duet_backend_down_total)" -ge 1 ]
+
+# a stopped rank: MPI does not notice, duetd's stall watchdog must
+victim=$(decode_pid)
+check "found the new decode rank" [ -n "$victim" ]
+for i in $(seq 4); do
+  rm -f "$TMP/end$i"
+  (curl -sN --max-time 30 "$URL/v1/completions" -d '{"prompt":"hello","max_tokens":240,"stream":true,"ignore_eos":true}' \
+    >"$TMP/s$i"; date +%s.%N >"$TMP/end$i") &
+done
+for _ in $(seq 200); do
+  n=0
+  for i in $(seq 4); do grep -q '^data: {' "$TMP/s$i" 2>/dev/null && n=$((n + 1)); done
+  [ $n = 4 ] && break
+  sleep 0.01
+done
+kill -STOP "$victim"
+stopped=$(date +%s.%N)
+late=0
+for i in $(seq 4); do
+  for _ in $(seq 150); do [ -s "$TMP/end$i" ] && break; sleep 0.1; done
+  end=$(cat "$TMP/end$i" 2>/dev/null || echo 1e12)
+  awk -v e="$end" -v k="$stopped" 'BEGIN { exit !(e - k <= 8) }' || late=1
+done
+kill -CONT "$victim" 2>/dev/null
+check "streams on a stopped rank end within --stall-timeout + 5 s" [ $late = 0 ]
+check "they end with a stall error" sh -c "cat $TMP/s1 $TMP/s2 $TMP/s3 $TMP/s4 | grep -q 'stalled'"
+up=0
+for _ in $(seq 300); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$URL/health")" = 200 ] &&
+    curl -s --max-time 10 "$URL/v1/completions" -d '{"prompt":"hi","max_tokens":4}' | jq -e '.usage.completion_tokens >= 1' >/dev/null &&
+    up=1 && break
+  sleep 0.1
+done
+check "serves again after the stalled job was replaced" [ $up = 1 ]
 kill -TERM "$DPID"
 for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
 wait "$DPID"
