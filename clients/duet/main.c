@@ -200,12 +200,17 @@ static int cmd_chat(const options *o) {
     json_object_set(req, "messages", messages);
     duet_text answer = {0};
     int rv, forgot = 0;
+    json_t *before = json_deep_copy(messages); /* kept if even the question alone cannot fit */
     while ((rv = run_request(o, 1, req, &answer)) == CONTEXT_FULL && forget_oldest(messages)) forgot++;
-    if (forgot) fprintf(stderr, "[%d oldest exchange%s forgotten to fit the model's context]\n", forgot, forgot > 1 ? "s" : "");
     if (rv == CONTEXT_FULL) {
       fprintf(stderr, "duet: the question alone does not fit the model's context (fewer --max-tokens?)\n");
+      json_array_clear(messages);
+      json_array_extend(messages, before);
       rv = 1;
+    } else if (forgot) {
+      fprintf(stderr, "[%d oldest exchange%s forgotten to fit the model's context]\n", forgot, forgot > 1 ? "s" : "");
     }
+    json_decref(before);
     json_decref(req);
     if (rv == 1) { /* failed: forget the question, keep the conversation */
       json_array_remove(messages, json_array_size(messages) - 1);

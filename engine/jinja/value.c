@@ -271,7 +271,7 @@ static void write_json_str(jinja_buf *b, const char *s, size_t n, int ascii) {
     if (!e && c < 0x20) {
       snprintf(u, sizeof u, "\\u%04x", c);
       e = u;
-    } else if (!e && c >= 0x80 && ascii) { /* ensure_ascii: \uXXXX, surrogate pairs past the BMP */
+    } else if (!e && c >= 0x7f && ascii) { /* ensure_ascii (Python escapes DEL too): \uXXXX, surrogate pairs past the BMP */
       unsigned cp;
       int ok;
       size_t l = jinja_utf8_next(s, n, k, &cp, &ok);

@@ -106,23 +106,17 @@ static int checkpoint_save(const char *dir, const char *tokenizer_dir, const due
 
 /* The files of one checkpoint (config.json, model.safetensors, the
  * tokenizer, train_state.safetensors) are each replaced atomically; an
- * interrupt (Ctrl-C, SIGTERM from mpirun) between two of them would leave
+ * interrupt (Ctrl-C, SIGTERM, SIGHUP) between two of them would leave
  * model.safetensors a step ahead of train_state.safetensors, and a
  * temporary file behind. Such a signal is held until the set is written,
- * then acts as before. A handler, not a blocked mask: any thread of the
- * process (the compute pool) may be the one it is delivered to. */
-static volatile sig_atomic_t saving, held;
+ * then raised with the disposition it had before. A handler, not a
+ * blocked mask: any thread of the process (the compute pool) may be the
+ * one it is delivered to. (Under mpirun only the saving rank holds it.) */
+static volatile sig_atomic_t held;
 static const int save_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define N_SAVE_SIGNALS (int)(sizeof save_signals / sizeof *save_signals)
 
-static void hold_signal(int sig) {
-  if (saving) {
-    held = sig;
-    return;
-  }
-  signal(sig, SIG_DFL); /* arrived as the save ended: act now */
-  raise(sig);
-}
+static void hold_signal(int sig) { held = sig; }
 
 int duet_checkpoint_save(const char *dir, const char *tokenizer_dir, const duet_llama_train *m, const duet_adamw *opt,
                          const duet_rng *rng, int step, uint64_t fingerprint, const duet_train_opts *o,
@@ -130,14 +124,13 @@ int duet_checkpoint_save(const char *dir, const char *tokenizer_dir, const duet_
   struct sigaction sa, old[N_SAVE_SIGNALS];
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = hold_signal;
+  sa.sa_flags = SA_RESTART; /* a held signal must not fail a write with EINTR */
   sigemptyset(&sa.sa_mask);
-  saving = 1;
   held = 0;
   for (int i = 0; i < N_SAVE_SIGNALS; i++) sigaction(save_signals[i], &sa, &old[i]);
   int rc = checkpoint_save(dir, tokenizer_dir, m, opt, rng, step, fingerprint, o, res);
-  saving = 0;
   for (int i = 0; i < N_SAVE_SIGNALS; i++) sigaction(save_signals[i], &old[i], NULL);
-  if (held) raise(held); /* with the previous disposition */
+  if (held) raise(held); /* with the previous disposition (ignored stays ignored) */
   return rc;
 }
 

@@ -46,7 +46,7 @@ void duet_opts_usage(const char *prog) {
 
 /* A table of flags keeps parsing to one loop: each entry says where the
  * value goes and of which kind it is. */
-typedef enum { K_STR, K_INT, K_SIZE, K_SEC, K_FLAG } kind;
+typedef enum { K_STR, K_INT, K_SIZE, K_SEC, K_SEC_OR_OFF, K_FLAG } kind; /* K_SEC_OR_OFF: 0 too */
 typedef struct {
   const char *name;
   kind k;
@@ -68,7 +68,7 @@ static const flag FLAGS[] = {
     F("--max-queued", K_INT, max_queued), F("--max-n", K_INT, max_n),
     F("--max-pipeline", K_INT, max_pipeline), F("--idle-timeout", K_SEC, idle_timeout),
     F("--slow-timeout", K_SEC, slow_timeout), F("--drain-timeout", K_SEC, drain_timeout),
-    F("--stall-timeout", K_SEC, stall_timeout),
+    F("--stall-timeout", K_SEC_OR_OFF, stall_timeout),
     F("--retry-after", K_INT, retry_after), F("-v", K_FLAG, verbose),
     F("--allowed-origin", K_STR, allowed_origin),
 };
@@ -81,10 +81,12 @@ static int set_value(duet_opts *o, const flag *f, const char *v) {
     *(const char **)dst = v;
     return 0;
   }
-  if (f->k == K_SEC) {
+  if (f->k == K_SEC || f->k == K_SEC_OR_OFF) {
     double d = strtod(v, &end);
-    if (!*v || *end || !(d > 0) || d > 86400)
-      return duet_error(DUET_EINVAL, "%s: expected seconds in (0, 86400], got '%s'", f->name, v);
+    int off = f->k == K_SEC_OR_OFF && d == 0;
+    if (!*v || *end || !(d > 0 || off) || d > 86400)
+      return duet_error(DUET_EINVAL, "%s: expected seconds in (0, 86400]%s, got '%s'", f->name,
+                        f->k == K_SEC_OR_OFF ? " or 0 (off)" : "", v);
     *(double *)dst = d;
     return 0;
   }

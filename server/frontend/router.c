@@ -55,19 +55,26 @@ static int hexval(char c) {
 static void model_one(duet_req *r, const char *id, size_t n) {
   duet_server *s = r->conn->srv;
   char want[512];
-  size_t k = 0;
-  for (size_t i = 0; i < n && k < sizeof want - 1; i++) {
+  size_t k = 0, i = 0;
+  int printable = 1;
+  for (; i < n && k < sizeof want - 1; i++) {
     if (id[i] == '%' && i + 2 < n && hexval(id[i + 1]) >= 0 && hexval(id[i + 2]) >= 0) {
       want[k++] = (char)(hexval(id[i + 1]) * 16 + hexval(id[i + 2]));
       i += 2;
     } else {
       want[k++] = id[i];
     }
+    printable &= want[k - 1] >= 0x20 && want[k - 1] < 0x7f;
   }
   want[k] = 0;
-  if (strcmp(want, s->model_name)) {
-    duet_req_error(r, 404, "not_found_error", "model", "the model '%.200s' does not exist (this server has '%s')", want,
-                   s->model_name);
+  /* the whole id, byte for byte: a decoded %00 or an id cut at the buffer
+   * does not name this model */
+  if (i < n || k != strlen(s->model_name) || memcmp(want, s->model_name, k)) {
+    if (printable) /* echoed only when it is plain text: the error must stay valid JSON */
+      duet_req_error(r, 404, "not_found_error", "model", "the model '%.200s' does not exist (this server has '%s')",
+                     want, s->model_name);
+    else
+      duet_req_error(r, 404, "not_found_error", "model", "no such model (this server has '%s')", s->model_name);
     return;
   }
   duet_req_json(r, 200, model_object(s));

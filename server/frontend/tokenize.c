@@ -26,7 +26,7 @@ static const char *tokenize_input(duet_req *r, const json_t *body, int *add_spec
   json_t *prompt = json_object_get(body, "prompt"), *content = json_object_get(body, "content");
   *owned = NULL;
   if (json_object_get(body, "messages")) {
-    if (prompt || content) { /* two texts: which one was meant is a guess */
+    if ((prompt && !json_is_null(prompt)) || (content && !json_is_null(content))) { /* two texts: a guess */
       duet_req_error(r, 400, "invalid_request_error", "messages", "give either 'messages' or a text, not both");
       return NULL;
     }

@@ -97,6 +97,7 @@ sys.exit(not (len(lp["tokens"]) == n_prompt + 12 and lp["token_logprobs"][0] is 
 # parts joined with a newline (as vLLM and llama-server join them), and
 # chat's echo false (vLLM's default) taken as asking for nothing ---
 check "GET /v1/models/{id}" sh -c "curl -s '$URL/v1/models/m' | jq -e '.id == \"m\" and .object == \"model\"'"
+check "GET /v1/models/{id}%00...: 404 (the whole id must match)" [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/models/m%00x")" = 404 ]
 check "GET /v1/models/{another}: 404 naming model" sh -c "[ \$(curl -s -o '$TMP/mr' -w '%{http_code}' '$URL/v1/models/gpt-4') = 404 ] &&
   jq -e '.error.param == \"model\"' '$TMP/mr'"
 tok() { curl -s "$URL/tokenize" -d "{\"messages\": [{\"role\": \"user\", \"content\": $1}]}" | jq -c .tokens; }
