@@ -153,9 +153,11 @@ static void on_watch(uv_timer_t *t) {
 static void on_client_down(duet_backend *b, const char *why) {
   sup *s = b->impl;
   (void)why;
-  if (s->running) {
+  /* TERM, then KILL if it lingers; a kill already under way (a stall)
+   * keeps its own schedule rather than starting over at TERM */
+  if (s->running && (s->closing || !uv_is_active((uv_handle_t *)&s->timer))) {
     s->kill_stage = 0;
-    on_kill_timer(&s->timer); /* TERM, then KILL if it lingers */
+    on_kill_timer(&s->timer);
   }
 }
 
