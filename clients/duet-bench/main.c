@@ -310,8 +310,11 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     if (!strcmp(a, "--url")) o->url = v;
     else if (!strcmp(a, "--api-key")) o->api_key = v;
     else if (!strcmp(a, "--model")) o->model = v;
-    else if (!strcmp(a, "--endpoint") && (!strcmp(v, "chat") || !strcmp(v, "completions"))) o->chat = !strcmp(v, "chat");
-    else if (!strcmp(a, "--endpoint")) { fprintf(stderr, "duet-bench: --endpoint: '%s' is not completions or chat\n", v); return -1; }
+    else if (!strcmp(a, "--endpoint")) {
+      if (strcmp(v, "chat") && strcmp(v, "completions"))
+        return fprintf(stderr, "duet-bench: --endpoint: '%s' is not completions or chat\n", v), -1;
+      o->chat = !strcmp(v, "chat");
+    }
     else if (!strcmp(a, "--num-prompts")) rc = int_opt(a, v, 1, &o->num_prompts);
     else if (!strcmp(a, "--request-rate") && !strcmp(v, "inf")) o->rate = INFINITY;
     else if (!strcmp(a, "--request-rate")) rc = duet_cli_double(a, v, &o->rate);

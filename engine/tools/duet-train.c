@@ -144,20 +144,17 @@ static int check_out_file(const char *flag, const char *path) {
 
 /* Flags that --init (the shape) or --resume (the shape and the run's
  * settings, read from train_state.safetensors) would silently ignore. */
-static int shape_flag(const char *f) {
-  static const char *names[] = {"--dim", "--layers", "--heads", "--kv-heads", "--hidden", "--vocab-size", "--head-dim",
-                                "--max-pos", "--pos", "--tied", "--qk-norm", "--rope-theta"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    if (!strcmp(f, names[i])) return 1;
-  return 0;
-}
+static const char *const SHAPE_FLAGS[] = {"--dim", "--layers", "--heads", "--kv-heads", "--hidden", "--vocab-size",
+                                          "--head-dim", "--max-pos", "--pos", "--tied", "--qk-norm", "--rope-theta",
+                                          NULL};
+static const char *const RUN_FLAGS[] = {"--steps", "--batch", "--seq", "--accum", "--lr", "--warmup", "--min-lr-frac",
+                                        "--weight-decay", "--beta1", "--beta2", "--grad-clip", "--seed", "--eval-every",
+                                        "--eval-windows", "--save-every", "--val-frac", "--dtype", "--eps", "--init",
+                                        NULL};
 
-static int run_flag(const char *f) {
-  static const char *names[] = {"--steps", "--batch", "--seq", "--accum", "--lr", "--warmup", "--min-lr-frac",
-                                "--weight-decay", "--beta1", "--beta2", "--grad-clip", "--seed", "--eval-every",
-                                "--eval-windows", "--save-every", "--val-frac", "--dtype", "--eps", "--init"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    if (!strcmp(f, names[i])) return 1;
+static int in_list(const char *f, const char *const *list) {
+  for (int i = 0; list[i]; i++)
+    if (!strcmp(f, list[i])) return 1;
   return 0;
 }
 
@@ -169,8 +166,8 @@ static int cmd_train(int argc, char **argv) {
   shape_defaults(&o.shape);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage(stdout), 0;
-    if (!ignored_shape && shape_flag(argv[i])) ignored_shape = argv[i];
-    if (!ignored_run && run_flag(argv[i])) ignored_run = argv[i];
+    if (!ignored_shape && in_list(argv[i], SHAPE_FLAGS)) ignored_shape = argv[i];
+    if (!ignored_run && in_list(argv[i], RUN_FLAGS)) ignored_run = argv[i];
     if (parse_flag(&o, argc, argv, &i) < 0) {
       fprintf(stderr, "duet-train: %s\n", duet_last_error());
       return 2;

@@ -89,15 +89,14 @@ static int check_opts(const duet_train_opts *o) {
   if (o->dp_size < 1 || o->dp_rank < 0 || o->dp_rank >= o->dp_size || (o->dp_size > 1 && !o->allreduce_sum))
     return duet_error(DUET_EINVAL, "data parallel: rank %d of %d (with an allreduce when > 1)", o->dp_rank,
                       o->dp_size);
-  if (o->hp.lr <= 0 || o->hp.warmup < 0 || o->hp.weight_decay < 0 || o->grad_clip < 0)
-    return duet_error(DUET_EINVAL, "--lr must be positive; --warmup, --weight-decay, --grad-clip not negative");
   /* written so that NaN fails every test */
-  if (!(isfinite(o->hp.lr) && isfinite(o->hp.weight_decay) && isfinite(o->grad_clip) && o->hp.eps > 0 &&
-        isfinite(o->hp.eps) && o->hp.beta1 >= 0 && o->hp.beta1 < 1 && o->hp.beta2 >= 0 && o->hp.beta2 < 1 &&
-        o->hp.min_lr_frac >= 0 && o->hp.min_lr_frac <= 1))
-    return duet_error(DUET_EINVAL, "--lr %g, --weight-decay %g, --grad-clip %g must be finite; --eps %g positive; "
-                      "--beta1 %g and --beta2 %g in [0, 1); --min-lr-frac %g in [0, 1]", o->hp.lr,
+  if (!(o->hp.lr > 0 && isfinite(o->hp.lr) && o->hp.weight_decay >= 0 && isfinite(o->hp.weight_decay) &&
+        o->grad_clip >= 0 && isfinite(o->grad_clip) && o->hp.eps > 0 && isfinite(o->hp.eps) && o->hp.beta1 >= 0 &&
+        o->hp.beta1 < 1 && o->hp.beta2 >= 0 && o->hp.beta2 < 1 && o->hp.min_lr_frac >= 0 && o->hp.min_lr_frac <= 1))
+    return duet_error(DUET_EINVAL, "--lr %g positive, --weight-decay %g and --grad-clip %g not negative, all finite; "
+                      "--eps %g positive; --beta1 %g and --beta2 %g in [0, 1); --min-lr-frac %g in [0, 1]", o->hp.lr,
                       o->hp.weight_decay, o->grad_clip, o->hp.eps, o->hp.beta1, o->hp.beta2, o->hp.min_lr_frac);
+  if (o->hp.warmup < 0) return duet_error(DUET_EINVAL, "--warmup %d is negative", o->hp.warmup);
   return DUET_OK;
 }
 

@@ -46,14 +46,37 @@ static void models(duet_req *r) {
   duet_req_json(r, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", model_object(s)));
 }
 
+/* The path of an absolute-form target ("http://host:port/v1/models"),
+ * which RFC 9112 3.2.2 requires servers to accept; others as they are. */
+static const char *origin_path(const char *t) {
+  const char *rest = !strncasecmp(t, "http://", 7) ? t + 7 : !strncasecmp(t, "https://", 8) ? t + 8 : NULL;
+  if (!rest) return t;
+  rest += strcspn(rest, "/?");
+  return *rest == '/' ? rest : "/";
+}
+
+/* The request's route path: without the query and one trailing '/'
+ * ("/v1/models/": a base URL with a trailing slash joined by hand; vLLM
+ * (Starlette) redirects it, we answer it). *len is its length. */
+static const char *route_path(const duet_req *r, size_t *len) {
+  const char *path = origin_path(r->path ? r->path : "");
+  size_t plen = strcspn(path, "?");
+  *len = plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen;
+  return path;
+}
+
 static int hexval(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* GET /v1/models/{id} (OpenAI's "retrieve model", the SDKs'
  * models.retrieve): the id percent-decoded, since an id may hold a '/'. */
-static void model_one(duet_req *r, const char *id, size_t n) {
+#define MODELS_PREFIX "/v1/models/"
+static void model_one(duet_req *r) {
   duet_server *s = r->conn->srv;
+  size_t n;
+  const char *id = route_path(r, &n) + strlen(MODELS_PREFIX);
+  n -= strlen(MODELS_PREFIX);
   char want[512];
   size_t k = 0, i = 0;
   int printable = 1;
@@ -81,45 +104,33 @@ static void model_one(duet_req *r, const char *id, size_t n) {
 }
 
 typedef struct {
-  const char *path;
+  const char *path; /* the whole path, or (prefix) what the path starts with */
   const char *method;
   void (*fn)(duet_req *r);
-  int needs_key;
+  int needs_key, prefix;
 } route;
 
 static const route ROUTES[] = {
-    {"/health", "GET", health, 0},
-    {"/metrics", "GET", metrics, 0},
-    {"/v1/models", "GET", models, 1},
-    {"/v1/completions", "POST", duet_completions, 1},
-    {"/v1/chat/completions", "POST", duet_chat_completions, 1},
-    {"/tokenize", "POST", duet_tokenize, 1},
-    {"/detokenize", "POST", duet_detokenize, 1},
+    {"/health", "GET", health, 0, 0},
+    {"/metrics", "GET", metrics, 0, 0},
+    {"/v1/models", "GET", models, 1, 0},
+    {MODELS_PREFIX, "GET", model_one, 1, 1},
+    {"/v1/completions", "POST", duet_completions, 1, 0},
+    {"/v1/chat/completions", "POST", duet_chat_completions, 1, 0},
+    {"/tokenize", "POST", duet_tokenize, 1, 0},
+    {"/detokenize", "POST", duet_detokenize, 1, 0},
 };
-
-/* The path of an absolute-form target ("http://host:port/v1/models"),
- * which RFC 9112 3.2.2 requires servers to accept; others as they are. */
-static const char *origin_path(const char *t) {
-  const char *rest = !strncasecmp(t, "http://", 7) ? t + 7 : !strncasecmp(t, "https://", 8) ? t + 8 : NULL;
-  if (!rest) return t;
-  rest += strcspn(rest, "/?");
-  return *rest == '/' ? rest : "/";
-}
 
 void duet_route(duet_req *r) {
   duet_server *s = r->conn->srv;
-  const char *path = origin_path(r->path ? r->path : "");
+  size_t match;
+  const char *path = route_path(r, &match);
   size_t plen = strcspn(path, "?");
-  /* "/v1/models/": a base URL with a trailing slash joined by hand; vLLM
-   * (Starlette) redirects it, we answer it */
-  size_t match = plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen;
   const route *hit = NULL;
-  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
-    if (strlen(ROUTES[i].path) == match && !memcmp(ROUTES[i].path, path, match)) hit = &ROUTES[i];
-  static const char MODELS[] = "/v1/models/";
-  if (!hit && match > sizeof MODELS - 1 && !memcmp(path, MODELS, sizeof MODELS - 1)) {
-    static const route one = {"/v1/models/{model}", "GET", NULL, 1};
-    hit = &one;
+  for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0] && !hit; i++) {
+    size_t n = strlen(ROUTES[i].path);
+    if (ROUTES[i].prefix ? match > n && !memcmp(ROUTES[i].path, path, n) : n == match && !memcmp(ROUTES[i].path, path, n))
+      hit = &ROUTES[i];
   }
   if (!hit) {
     duet_req_error(r, 404, "not_found_error", NULL, "no route for %.*s", (int)(plen > 200 ? 200 : plen), path);
@@ -146,6 +157,5 @@ void duet_route(duet_req *r) {
     duet_req_busy(r, 503, "shutting down");
     return;
   }
-  if (!hit->fn) model_one(r, path + sizeof MODELS - 1, match - (sizeof MODELS - 1));
-  else hit->fn(r);
+  hit->fn(r);
 }

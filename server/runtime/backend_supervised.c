@@ -129,6 +129,12 @@ static void on_kill_timer(uv_timer_t *t) {
   uv_timer_start(&s->timer, on_kill_timer, 3000, 0);
 }
 
+/* TERM now, KILL 3 s later if the job lingers. */
+static void kill_job(sup *s) {
+  s->kill_stage = 0;
+  on_kill_timer(&s->timer);
+}
+
 /* Requests in flight and no token or finish from the job for stall_ms:
  * a rank is stopped or wedged, and MPI will not notice (the job neither
  * exits nor drops the socket). Fail the requests now, report not-ready,
@@ -144,8 +150,7 @@ static void on_watch(uv_timer_t *t) {
            (double)idle / 1000, b->inflight.n);
   fprintf(stderr, "duet: %s\n", why);
   job_down(s, why);
-  s->kill_stage = 0;
-  on_kill_timer(&s->timer);
+  kill_job(s);
 }
 
 /* The connection dropped while the job runs: the job is no use without
@@ -153,12 +158,8 @@ static void on_watch(uv_timer_t *t) {
 static void on_client_down(duet_backend *b, const char *why) {
   sup *s = b->impl;
   (void)why;
-  /* TERM, then KILL if it lingers; a kill already under way (a stall)
-   * keeps its own schedule rather than starting over at TERM */
-  if (s->running && (s->closing || !uv_is_active((uv_handle_t *)&s->timer))) {
-    s->kill_stage = 0;
-    on_kill_timer(&s->timer);
-  }
+  /* a kill already under way (a stall) keeps its own schedule */
+  if (s->running && (s->closing || !uv_is_active((uv_handle_t *)&s->timer))) kill_job(s);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -329,7 +330,6 @@ int duet_supervised_send(duet_backend *b, uint8_t *buf, size_t len) {
   sup *s = b->impl;
   return duet_sock_client_send(s->client, buf, len);
 }
-
 
 /* Ask the job to drain (SHUTDOWN), then SIGTERM after 5 s, SIGKILL later. */
 void duet_supervised_close(duet_backend *b) {

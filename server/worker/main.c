@@ -42,11 +42,7 @@ static int parse_args(int argc, char **argv, duet_worker_args *a) {
                : !strcmp(k, "--budget")    ? &a->budget
                : !strcmp(k, "--max-batch") ? &a->max_batch
                                            : NULL;
-    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-      printf("usage: mpirun -np 1+(P+D)*T duet-worker --model DIR --listen HOST:PORT --prefill P --decode D\n"
-             "       [--tp T] [--kv-blocks N] [--budget N] [--max-batch N] [--f32]\n");
-      return 1;
-    }
+    if (!strcmp(k, "--help") || !strcmp(k, "-h")) return 1; /* main prints the usage on rank 0 */
     if (!strcmp(k, "--f32")) {
       a->to_f32 = 1;
     } else if (num) {
@@ -126,6 +122,9 @@ int main(int argc, char **argv) {
   char path[4096];
   int rc = parse_args(argc, argv, &a);
   if (rc == 1) { /* --help */
+    if (rank == 0)
+      printf("usage: mpirun -np 1+(P+D)*T duet-worker --model DIR --listen HOST:PORT --prefill P --decode D\n"
+             "       [--tp T] [--kv-blocks N] [--budget N] [--max-batch N] [--f32]\n");
     MPI_Finalize();
     return 0;
   }
