@@ -17,7 +17,12 @@
  *                 (4 x layers x heads x head_dim x T(T+1)/2) + the last
  *                 position's logits (2 x dim x vocab);
  * decode limit  = read bandwidth / weight bytes read per step (tokens/s at
- *                 batch 1; a step of batch B reads the weights once). */
+ *                 batch 1; a step of batch B reads the weights once), or
+ *                 the sgemm peak / FLOPs per token when that is lower (a
+ *                 large batch is compute-bound: the roofline's other side);
+ *                 decode FLOPs per token = 2 x non-embedding params + the
+ *                 logits (2 x dim x vocab) + attention over DECODE_CTX + 1
+ *                 positions (4 x layers x heads x head_dim x context). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +68,12 @@ typedef struct {
 static double prefill_flops(const duet_config *c, int T) {
   return 2.0 * (double)duet_model_nonembed_params(c) * T +
          4.0 * c->n_layers * c->n_heads * (double)c->head_dim * T * (T + 1) / 2 + 2.0 * c->dim * (double)c->vocab;
+}
+
+// One decoded token's FLOPs at the smallest context a measured step has.
+static double decode_flops_per_token(const duet_config *c) {
+  return 2.0 * (double)duet_model_nonembed_params(c) + 2.0 * c->dim * (double)c->vocab +
+         4.0 * c->n_layers * c->n_heads * (double)c->head_dim * (DECODE_CTX + 1);
 }
 
 // Seconds of prefilling T tokens into a fresh sequence.
@@ -120,11 +131,24 @@ static int bench_decode(bench *b, int B, double *dt, int *n) {
 /* A measured figure; its limit is computed at the end, from the machine's
  * best sgemm and bandwidth seen in this run (before, between the rounds and after). */
 static json_t *add_row(json_t *rows, const char *shape_name, const char *dtype, const char *phase, int n, double tok_s,
-                    double work) {
+                       double flops_per_token) {
   json_t *row = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f}", "shape", shape_name, "dtype", dtype, "phase", phase, "n", n,
-                          "tokens_per_s", tok_s, phase[0] == 'p' ? "flops_per_token" : "bytes_per_step", work);
+                          "tokens_per_s", tok_s, "flops_per_token", flops_per_token);
   json_array_append_new(rows, row);
   return row;
+}
+
+/* A row's limit in tokens/s and what it is: prefill is held by the sgemm
+ * peak; decode by the bandwidth over the weight bytes (B tokens a step)
+ * or, when lower, by the peak over its FLOPs (large batches). */
+static double row_limit(json_t *r, const duet_machine_peak *mp, const char **what) {
+  int n = (int)json_integer_value(json_object_get(r, "n"));
+  double compute = mp->sgemm_gflops * 1e9 / json_real_value(json_object_get(r, "flops_per_token"));
+  *what = "sgemm peak";
+  if (json_string_value(json_object_get(r, "phase"))[0] == 'p') return compute;
+  double bandwidth = mp->read_gbps * 1e9 / json_real_value(json_object_get(r, "bytes_per_step")) * n;
+  if (bandwidth <= compute) *what = "bandwidth / weights";
+  return fmin(bandwidth, compute);
 }
 
 // Print the table and add each row's limit and share to the JSON.
@@ -133,14 +157,11 @@ static void finish_rows(json_t *rows, const duet_machine_peak *mp) {
   json_t *r;
   printf("%-5s %-5s %-8s %4s %12s %12s  %-20s %6s\n", "shape", "dtype", "phase", "n", "tokens/s", "limit", "limit is", "share");
   json_array_foreach(rows, i, r) {
-    const char *phase = json_string_value(json_object_get(r, "phase"));
-    int n = (int)json_integer_value(json_object_get(r, "n")), prefill = phase[0] == 'p';
-    double ts = json_real_value(json_object_get(r, "tokens_per_s"));
-    double limit = prefill ? mp->sgemm_gflops * 1e9 / json_real_value(json_object_get(r, "flops_per_token"))
-                           : mp->read_gbps * 1e9 / json_real_value(json_object_get(r, "bytes_per_step")) * n;
-    const char *what = prefill ? "sgemm peak" : "bandwidth / weights";
+    const char *what;
+    double ts = json_real_value(json_object_get(r, "tokens_per_s")), limit = row_limit(r, mp, &what);
     printf("%-5s %-5s %-8s %4d %12.1f %12.1f  %-20s %5.1f%%\n", json_string_value(json_object_get(r, "shape")),
-           json_string_value(json_object_get(r, "dtype")), phase, n, ts, limit, what, 100 * ts / limit);
+           json_string_value(json_object_get(r, "dtype")), json_string_value(json_object_get(r, "phase")),
+           (int)json_integer_value(json_object_get(r, "n")), ts, limit, what, 100 * ts / limit);
     json_object_set_new(r, "limit_tokens_per_s", json_real(limit));
     json_object_set_new(r, "limit", json_string(what));
     json_object_set_new(r, "share", json_real(ts / limit));
@@ -175,7 +196,8 @@ static int decode_rounds(bench *b, const char *name, const char *dn, json_t *row
   }
   for (int i = 0; i < 3 && rc == DUET_OK; i++) {
     qsort(step_s[i], (size_t)n[i], sizeof(double), cmp_double);
-    json_t *row = add_row(rows, name, dn, "decode", batches[i], batches[i] / step_s[i][0], bytes);
+    json_t *row = add_row(rows, name, dn, "decode", batches[i], batches[i] / step_s[i][0], decode_flops_per_token(&b->m->cfg));
+    json_object_set_new(row, "bytes_per_step", json_real(bytes));
     json_object_set_new(row, "median_tokens_per_s", json_real(batches[i] / step_s[i][n[i] / 2]));
   }
   return rc;
