@@ -65,7 +65,12 @@ void duet_backend_deliver(duet_backend *b, const uint8_t *msg, size_t len) {
     }
   } else if (h.kind == DUET_MSG_STATS) {
     duet_stats_msg s;
-    if (duet_msg_decode_stats(pl, h.payload_len, &s) == 0 && b->cb.on_stats) b->cb.on_stats(&s, b->cb.user);
+    if (duet_msg_decode_stats(pl, h.payload_len, &s) != 0) return;
+    /* a step done is progress too: a long prompt's chunks produce no token
+     * until the last one, and that must not read as a stalled job */
+    if (s.prefill_steps + s.decode_steps != b->steps_seen) b->last_progress_ms = uv_now(b->loop);
+    b->steps_seen = s.prefill_steps + s.decode_steps;
+    if (b->cb.on_stats) b->cb.on_stats(&s, b->cb.user);
   }
 }
 

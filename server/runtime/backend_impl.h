@@ -23,7 +23,8 @@ struct duet_backend {
   duet_backend_kind kind;
   duet_idset inflight;
   int ready, closing, state_reported;
-  uint64_t last_progress_ms; /* loop time of the last token or finish (or of going busy) */
+  uint64_t last_progress_ms; /* loop time of the last token, finish or step (or of going busy) */
+  uint64_t steps_seen;       /* prefill + decode steps in the job's last stats */
   void (*close_cb)(void *user);
   void *impl;
 };

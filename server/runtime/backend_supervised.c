@@ -7,8 +7,8 @@
  * exits or the connection drops, every in-flight request fails at once,
  * the backend reports not-ready, and the job is restarted with a growing
  * delay (reset after a minute of good health). A job that stays up but
- * stops making progress (a rank stopped or wedged: no token or finish for
- * --stall-timeout while requests are in flight) is treated the same way:
+ * stops making progress (a rank stopped or wedged: no token, finish or
+ * step for --stall-timeout while requests are in flight) is treated the same way:
  * its requests fail and it is killed, then restarted. */
 #include <signal.h>
 #include <stdio.h>
@@ -135,7 +135,7 @@ static void kill_job(sup *s) {
   on_kill_timer(&s->timer);
 }
 
-/* Requests in flight and no token or finish from the job for stall_ms:
+/* Requests in flight and no token, finish or step from the job for stall_ms:
  * a rank is stopped or wedged, and MPI will not notice (the job neither
  * exits nor drops the socket). Fail the requests now, report not-ready,
  * and kill the job (TERM, then KILL 3 s later); on_job_exit restarts it. */

@@ -225,6 +225,7 @@ static int run_chunk(duet_prefill_role *p, preq *r, int n, int last) {
   rc = duet_prefill(p->o.model, p->pool, &r->seq, r->prompt + r->pos, n, logits, all, p->ws, &hooks);
   p->st.step_seconds += duet_now_s() - t0;
   p->st.steps++;
+  p->clock.dirty = 1; /* duetd's stall watchdog counts steps: a long prompt's chunks are its progress */
   if (rc) return rc;
   if (all) prompt_logprobs(p, r, n, last);
   r->pos += n;
