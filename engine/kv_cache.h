@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#define DUET_KV_BLOCK_TOKENS 16 /* the serving runtime's block size (tokens per block) */
+
 typedef struct duet_kv_pool duet_kv_pool;
 
 int duet_kv_pool_new(int n_blocks, int block_size, int n_layers, int n_kv_heads, int head_dim,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/threads.h"
 #include "engine/tokenizer.h"
@@ -80,6 +81,15 @@ static int load_model_side(duet_server *s) {
   if (rc < 0) return rc;
   s->cfg = cfg;
   s->ctx_len = cfg.max_pos;
+  /* a KV pool smaller than one context (the default holds at least one)
+   * caps every request's length: refuse what it cannot hold with a 400
+   * up front, as for the context, rather than fail it in the workers */
+  long pool_tokens = (long)s->opts.kv_blocks * DUET_KV_BLOCK_TOKENS;
+  if (s->opts.kv_blocks > 0 && !s->opts.workers_addr && pool_tokens < s->ctx_len) {
+    fprintf(stderr, "duetd: --kv-blocks %d holds %ld tokens: requests are limited to that (the model's context is %d)\n",
+            s->opts.kv_blocks, pool_tokens, s->ctx_len);
+    s->ctx_len = (int)pool_tokens;
+  }
   s->vocab = cfg.vocab;
   if ((rc = duet_tokenizer_load(s->opts.model_dir, &s->tok)) < 0) return rc;
   if (duet_chat_load(s) < 0)

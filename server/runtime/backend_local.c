@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "server/runtime/backend_impl.h"
 #include "server/runtime/decode.h"
 #include "server/runtime/prefill.h"
@@ -92,8 +93,8 @@ static int build(local *l) {
   if ((rc = duet_local_hub_new(3, &l->hub))) return rc;
   duet_router_opts ro = {topo, l->model->cfg.vocab, l->model->cfg.max_pos, 16,
                          duet_local_hub_net(l->hub, 0), to_client, l};
-  duet_prefill_opts po = {l->model, topo, 0, 0, 0, 16, 0, {0}, duet_local_hub_net(l->hub, 1)};
-  duet_decode_opts dopt = {l->model, topo, 0, 0, o->kv_blocks, 16, 0, {0}, duet_local_hub_net(l->hub, 2)};
+  duet_prefill_opts po = {l->model, topo, 0, 0, 0, DUET_KV_BLOCK_TOKENS, 0, {0}, duet_local_hub_net(l->hub, 1)};
+  duet_decode_opts dopt = {l->model, topo, 0, 0, o->kv_blocks, DUET_KV_BLOCK_TOKENS, 0, {0}, duet_local_hub_net(l->hub, 2)};
   if ((rc = duet_router_new(&ro, &l->router)) || (rc = duet_prefill_role_new(&po, &l->prefill)) ||
       (rc = duet_decode_role_new(&dopt, &l->decode)))
     return rc;

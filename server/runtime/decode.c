@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "engine/sampler.h"
 #include "proto/mpi_transport.h"
 #include "server/runtime/request_sampler.h"
@@ -56,7 +57,7 @@ int duet_decode_role_new(const duet_decode_opts *o, duet_decode_role **out) {
   if (!d) return duet_error(DUET_ENOMEM, "decode: out of memory");
   d->o = *o;
   const duet_model *m = o->model;
-  if (!d->o.block_size) d->o.block_size = 16;
+  if (!d->o.block_size) d->o.block_size = DUET_KV_BLOCK_TOKENS;
   if (!d->o.max_batch) d->o.max_batch = 64;
   int bs = d->o.block_size, mb = d->o.max_batch;
   /* Room for a whole batch of full-context sequences, so a full batch

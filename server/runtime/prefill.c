@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "engine/sampler.h"
 #include "proto/mpi_transport.h"
 #include "server/runtime/request_sampler.h"
@@ -44,7 +45,7 @@ int duet_prefill_role_new(const duet_prefill_opts *o, duet_prefill_role **out) {
   if (!p) return duet_error(DUET_ENOMEM, "prefill: out of memory");
   p->o = *o;
   const duet_model *m = o->model;
-  if (!p->o.block_size) p->o.block_size = 16;
+  if (!p->o.block_size) p->o.block_size = DUET_KV_BLOCK_TOKENS;
   int bs = p->o.block_size;
   if (!p->o.token_budget) p->o.token_budget = 512;
   p->o.token_budget = (p->o.token_budget + bs - 1) / bs * bs;

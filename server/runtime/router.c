@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "engine/sampler.h"
 #include "server/runtime/wire_ops.h"
 
@@ -47,7 +48,7 @@ int duet_router_new(const duet_router_opts *o, duet_router **out) {
   duet_router *r = calloc(1, sizeof *r);
   if (!r) return duet_error(DUET_ENOMEM, "router: out of memory");
   r->o = *o;
-  if (!r->o.block_size) r->o.block_size = 16;
+  if (!r->o.block_size) r->o.block_size = DUET_KV_BLOCK_TOKENS;
   *out = r;
   return DUET_OK;
 }

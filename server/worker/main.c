@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/threads.h"
 #include "server/runtime/decode.h"
@@ -85,11 +86,11 @@ static int run_worker(const duet_worker_args *a, const duet_place *pl, MPI_Comm 
   duet_prefill_role *p = NULL;
   duet_decode_role *d = NULL;
   if (pl->kind == DUET_ROLE_PREFILL) {
-    duet_prefill_opts po = {m, a->topo, pl->group, pl->tp_rank, 0, 16, a->budget, tp, duet_net_mpi_net(net)};
+    duet_prefill_opts po = {m, a->topo, pl->group, pl->tp_rank, 0, DUET_KV_BLOCK_TOKENS, a->budget, tp, duet_net_mpi_net(net)};
     rc = duet_prefill_role_new(&po, &p);
     if (!rc) role = duet_prefill_role_iface(p);
   } else {
-    duet_decode_opts dopt = {m, a->topo, pl->group, pl->tp_rank, a->kv_blocks, 16, a->max_batch, tp, duet_net_mpi_net(net)};
+    duet_decode_opts dopt = {m, a->topo, pl->group, pl->tp_rank, a->kv_blocks, DUET_KV_BLOCK_TOKENS, a->max_batch, tp, duet_net_mpi_net(net)};
     rc = duet_decode_role_new(&dopt, &d);
     if (!rc) role = duet_decode_role_iface(d);
   }

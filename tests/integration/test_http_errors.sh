@@ -161,6 +161,18 @@ check "slow non-streamed HTTP/2 answer kept past --slow-timeout ($got s)" \
   awk -v g="$got" 'BEGIN { split(g, a, " "); exit !(a[1] == 200 && a[2] > 1.2) }'
 kill $DPID
 
+# a KV pool smaller than the model's context caps every request up front:
+# a clear 400 naming the limit (as for the context), not a 500 from the
+# workers; /v1/models reports the cap; what fits is served
+start_duetd kv --model "$SRC/models/kjv-small" --kv-blocks 2 || exit 1
+curl -s "$URL/v1/completions" -d '{"prompt":"In the beginning","max_tokens":40}' >"$TMP/kv.json"
+check "over the pool: 400 naming max_tokens and the 32-token limit" \
+  jq -e '.error.code == 400 and .error.param == "max_tokens" and (.error.message | test("maximum context length is 32 tokens"))' "$TMP/kv.json"
+check "/v1/models reports max_model_len 32" sh -c "curl -s '$URL/v1/models' | jq -e '.data[0].max_model_len == 32'"
+check "a request that fits the pool is served" sh -c "curl -s '$URL/v1/completions' -d '{\"prompt\":\"In the\",\"max_tokens\":20}' |
+  jq -e '.usage.completion_tokens >= 1'"
+kill $DPID
+
 # --- 1000 + 1000 clients that go away mid-stream ---
 URL=$MAIN_URL PORT=$MAIN_PORT
 check "1000 HTTP/1.1 drops + 1000 HTTP/2 resets" timeout 150 node "$SRC/tests/integration/http_abuse.mjs" "$PORT" disconnect 1000
