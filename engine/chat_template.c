@@ -134,6 +134,11 @@ static int check_messages(const json_t *messages) {
 
 int duet_chat_template_render_ex(const duet_chat_template *t, const json_t *messages, int add_generation_prompt,
                                  const json_t *extra, char **out) {
+  return duet_chat_template_render_n(t, messages, add_generation_prompt, extra, out, NULL);
+}
+
+int duet_chat_template_render_n(const duet_chat_template *t, const json_t *messages, int add_generation_prompt,
+                                const json_t *extra, char **out, size_t *len) {
   *out = NULL;
   int rc = check_messages(messages);
   if (rc < 0) return rc;
@@ -149,7 +154,7 @@ int duet_chat_template_render_ex(const duet_chat_template *t, const json_t *mess
     json_decref(vars);
     return duet_error(DUET_ENOMEM, "chat template: out of memory");
   }
-  rc = jinja_template_render(t->tpl, vars, out, NULL);
+  rc = jinja_template_render(t->tpl, vars, out, len);
   json_decref(vars);
   return rc;
 }

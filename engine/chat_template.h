@@ -36,6 +36,10 @@ int duet_chat_template_render(const duet_chat_template *t, const json_t *message
  * {"tools": [...], "enable_thinking": false}. */
 int duet_chat_template_render_ex(const duet_chat_template *t, const json_t *messages, int add_generation_prompt,
                                  const json_t *extra, char **out);
+/* Same, with the text's length in *len: a message may hold U+0000 (JSON's
+ * \u0000), where strlen would end the text. */
+int duet_chat_template_render_n(const duet_chat_template *t, const json_t *messages, int add_generation_prompt,
+                                const json_t *extra, char **out, size_t *len);
 
 /* The special token strings read at load (NULL when absent). */
 const char *duet_chat_template_bos(const duet_chat_template *t);

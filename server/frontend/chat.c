@@ -41,13 +41,17 @@ static int check_messages(duet_req *r, const json_t *m) {
 }
 
 /* OpenAI's content parts ([{"type":"text","text":...}]) become one string,
- * as vLLM does for text-only models; templates then see plain strings. */
+ * as vLLM does for text-only models; templates then see plain strings.
+ * A null or absent content (an assistant turn that only called tools, as
+ * the SDKs replay it) is "" there too: a template would print None or
+ * fail on '+' with it. */
 static json_t *flatten(duet_req *r, const json_t *msgs) {
   json_t *out = json_deep_copy(msgs);
   size_t i, k;
   json_t *m, *part;
   json_array_foreach(out, i, m) {
     json_t *content = json_object_get(m, "content");
+    if (!content || json_is_null(content)) json_object_set_new(m, "content", json_string(""));
     if (!json_is_array(content)) continue;
     size_t len = 0;
     char *text = NULL;
@@ -77,7 +81,7 @@ static json_t *flatten(duet_req *r, const json_t *msgs) {
   return out;
 }
 
-char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt) {
+char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt, size_t *len) {
   duet_server *s = r->conn->srv;
   json_t *msgs = json_object_get(body, "messages");
   if (check_messages(r, msgs) < 0) return NULL;
@@ -88,7 +92,7 @@ char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_promp
   json_t *flat = flatten(r, msgs);
   if (!flat) return NULL;
   char *text = NULL;
-  int rc = duet_chat_template_render(s->tmpl, flat, add_generation_prompt, &text);
+  int rc = duet_chat_template_render_n(s->tmpl, flat, add_generation_prompt, NULL, &text, len);
   json_decref(flat);
   if (rc < 0) {
     duet_req_error(r, 400, "invalid_request_error", "messages", "chat template: %s", duet_last_error());
@@ -102,7 +106,8 @@ void duet_chat_completions(duet_req *r) {
   duet_params p;
   json_t *body = duet_api_begin(r, 1, &p);
   if (!body) return;
-  char *text = duet_chat_render(r, body, 1);
+  size_t len = 0;
+  char *text = duet_chat_render(r, body, 1, &len);
   if (!text) {
     json_decref(body);
     return;
@@ -110,7 +115,7 @@ void duet_chat_completions(duet_req *r) {
   int *ids = NULL, n = 0;
   /* the template writes the special tokens itself (as transformers'
    * apply_chat_template, which tokenizes without adding them again) */
-  int rc = duet_tokenizer_encode(s->tok, text, strlen(text), 0, &ids, &n);
+  int rc = duet_tokenizer_encode(s->tok, text, len, 0, &ids, &n);
   free(text);
   duet_job *j = rc < 0 ? NULL : duet_job_new(r, 1, body, &p);
   json_decref(body);

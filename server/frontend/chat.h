@@ -12,9 +12,9 @@ typedef struct duet_req duet_req;
 typedef struct duet_server duet_server;
 
 void duet_chat_completions(duet_req *r);
-/* body's messages through the chat template (malloc'd text), or NULL with
- * r answered (400). */
-char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt);
+/* body's messages through the chat template (malloc'd text, *len bytes:
+ * it may hold a U+0000 of the messages), or NULL with r answered (400). */
+char *duet_chat_render(duet_req *r, const json_t *body, int add_generation_prompt, size_t *len);
 /* Loads the model's chat template into s->tmpl (DUET_ENOENT when it has
  * none: chat requests then get a 400 saying so). */
 int duet_chat_load(duet_server *s);

@@ -15,7 +15,11 @@ json_t *duet_api_body(duet_req *r) {
   /* RFC 8259 8.1 lets a parser ignore a UTF-8 byte order mark; some
    * Windows clients write one */
   size_t bom = r->body_len >= 3 && !memcmp(r->body, "\xEF\xBB\xBF", 3) ? 3 : 0;
-  json_t *body = r->body_len > bom ? json_loadb(r->body + bom, r->body_len - bom, JSON_REJECT_DUPLICATES, &err) : NULL;
+  /* \u0000 is valid JSON, and vLLM tokenizes it (text pasted from binary
+   * files has it): strings are used with their lengths, and what cannot
+   * hold one (stop strings) refuses it by name */
+  size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+  json_t *body = r->body_len > bom ? json_loadb(r->body + bom, r->body_len - bom, flags, &err) : NULL;
   if (!body) {
     duet_req_error(r, 400, "invalid_request_error", NULL, "malformed JSON body: %s",
                    r->body_len > bom ? err.text : "the body is empty");
@@ -27,7 +31,9 @@ json_t *duet_api_body(duet_req *r) {
     return NULL;
   }
   json_t *model = json_object_get(body, "model");
-  if (model && !json_is_null(model) && (!json_is_string(model) || strcmp(json_string_value(model), s->model_name))) {
+  if (model && !json_is_null(model) &&
+      (!json_is_string(model) || json_string_length(model) != strlen(s->model_name) ||
+       strcmp(json_string_value(model), s->model_name))) {
     duet_req_error(r, 404, "not_found_error", "model", "the model '%s' does not exist (this server has '%s')",
                    json_is_string(model) ? json_string_value(model) : "?", s->model_name);
     json_decref(body);
@@ -67,11 +73,15 @@ static int id_list(const json_t *v, int32_t **out, int *n) {
   return 0;
 }
 
-static char *decode_all(duet_server *s, const int32_t *ids, int n) {
+/* The prompt's text for echo; unchecked: ids may end inside a character,
+ * and the response fixes what is not UTF-8 when it writes the text. */
+static json_t *decode_all(duet_server *s, const int32_t *ids, int n) {
   char *t = NULL;
   size_t len = 0;
   if (duet_tokenizer_decode(s->tok, ids, n, 0, &t, &len) < 0) return NULL;
-  return t;
+  json_t *j = json_stringn_nocheck(t, len);
+  free(t);
+  return j;
 }
 
 static int add_one(duet_job *j, const json_t *v) {
@@ -83,7 +93,7 @@ static int add_one(duet_job *j, const json_t *v) {
     int rc = duet_tokenizer_encode(s->tok, json_string_value(v), json_string_length(v), 1, &enc, &n);
     if (rc < 0) return rc;
     ids = (int32_t *)enc; /* int and int32_t are the same here */
-    return duet_job_add_prompt(j, ids, n, j->p.echo ? strdup(json_string_value(v)) : NULL);
+    return duet_job_add_prompt(j, ids, n, j->p.echo ? json_incref((json_t *)v) : NULL);
   }
   if (json_is_array(v) && id_list(v, &ids, &n) == 0)
     return duet_job_add_prompt(j, ids, n, j->p.echo ? decode_all(s, ids, n) : NULL);

@@ -84,17 +84,17 @@ duet_job *duet_job_new(duet_req *r, int chat, json_t *body, const duet_params *p
   return j;
 }
 
-int duet_job_add_prompt(duet_job *j, int32_t *ids, int n, char *echo) {
+int duet_job_add_prompt(duet_job *j, int32_t *ids, int n, json_t *echo) {
   int k = j->n_prompts;
   int32_t **p = realloc(j->prompts, (k + 1) * sizeof *p);
   if (p) j->prompts = p;
   int *l = realloc(j->prompt_lens, (k + 1) * sizeof *l);
   if (l) j->prompt_lens = l;
-  char **e = realloc(j->echo, (k + 1) * sizeof *e);
+  json_t **e = realloc(j->echo, (k + 1) * sizeof *e);
   if (e) j->echo = e;
   if (!p || !l || !e) {
     free(ids);
-    free(echo);
+    json_decref(echo);
     return DUET_ENOMEM;
   }
   j->prompts[k] = ids;
@@ -114,7 +114,7 @@ void duet_job_free(duet_job *j) {
   }
   for (int i = 0; i < j->n_prompts; i++) {
     free(j->prompts[i]);
-    free(j->echo[i]);
+    json_decref(j->echo[i]);
   }
   free(j->prompts);
   free(j->prompt_lens);
@@ -414,9 +414,10 @@ static void stream_start(duet_job *j) {
   duet_req_sse_begin(j->req);
   for (int i = 0; i < j->n_choices; i++) {
     duet_choice *c = &j->ch[i];
-    const char *echo = j->echo[c->prompt];
+    const json_t *echo = j->echo[c->prompt];
     if (j->chat) duet_req_sse_json(j->req, duet_resp_chunk(j, c, "", 0, NULL, NULL, 1));
-    else if (echo) duet_req_sse_json(j->req, duet_resp_chunk(j, c, echo, strlen(echo), NULL, NULL, 0));
+    else if (echo)
+      duet_req_sse_json(j->req, duet_resp_chunk(j, c, json_string_value(echo), json_string_length(echo), NULL, NULL, 0));
   }
 }
 

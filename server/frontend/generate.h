@@ -47,7 +47,7 @@ struct duet_job {
   int n_prompts;
   int32_t **prompts;
   int *prompt_lens;
-  char **echo;           /* completions echo text per prompt, or NULL */
+  json_t **echo;         /* completions echo text per prompt (a string: it may hold U+0000), or NULL */
   int n_choices;
   duet_choice *ch;
   int alive, open;
@@ -60,8 +60,8 @@ typedef struct duet_job duet_job;
 
 /* Takes body (a reference). */
 duet_job *duet_job_new(duet_req *r, int chat, json_t *body, const duet_params *p);
-/* Takes ids (malloc'd) and echo (malloc'd or NULL). */
-int duet_job_add_prompt(duet_job *j, int32_t *ids, int n, char *echo);
+/* Takes ids (malloc'd) and echo (a reference, or NULL). */
+int duet_job_add_prompt(duet_job *j, int32_t *ids, int n, json_t *echo);
 /* Checks lengths against the context, submits, and answers the request
  * (now on error, later on success). The job frees itself when done. */
 void duet_job_run(duet_job *j);

@@ -70,6 +70,9 @@ static int stops(const json_t *b, duet_params *p, duet_param_error *e) {
   }
   for (int i = 0; i < p->n_stop; i++) {
     size_t n = strlen(p->stop[i]);
+    /* the stop scan reads them as C strings: "\u0000" would be "" there */
+    json_t *s = json_is_string(v) ? v : json_array_get(v, (size_t)i);
+    if (n != json_string_length(s)) return fail(e, "stop", "'stop' strings must not contain U+0000");
     if (n > 1024) return fail(e, "stop", "'stop' strings are limited to 1024 bytes");
     if (n > p->stop_max_len) p->stop_max_len = n;
   }

@@ -73,12 +73,12 @@ json_t *duet_resp_whole(const duet_job *j) {
     if (j->chat) {
       json_object_set_new(ch, "message", json_pack("{s:s,s:o}", "role", "assistant", "content", body));
     } else {
-      const char *echo = j->echo[c->prompt];
+      const json_t *echo = j->echo[c->prompt];
       if (echo) {
-        size_t el = strlen(echo);
+        size_t el = json_string_length(echo);
         char *both = malloc(el + c->len + 1);
         if (both) {
-          memcpy(both, echo, el);
+          memcpy(both, json_string_value(echo), el);
           memcpy(both + el, c->text ? c->text : "", c->len);
           json_decref(body);
           body = text(both, el + c->len);

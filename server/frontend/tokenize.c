@@ -33,8 +33,7 @@ static const char *tokenize_input(duet_req *r, const json_t *body, int *add_spec
     /* the template writes the special tokens itself (as in chat) */
     int gen = flag(r, body, "add_generation_prompt", 1);
     *add_special = gen < 0 ? -1 : flag(r, body, "add_special_tokens", 0);
-    if (*add_special < 0 || !(*owned = duet_chat_render(r, body, gen))) return NULL;
-    *len = strlen(*owned);
+    if (*add_special < 0 || !(*owned = duet_chat_render(r, body, gen, len))) return NULL;
     return *owned;
   }
   json_t *text = prompt ? prompt : content;

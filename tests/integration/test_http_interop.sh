@@ -70,6 +70,16 @@ check "query string" [ "$(status GET '/health?probe=1')" = 200 ]
 printf '\357\273\277{"prompt":"hi","max_tokens":2}' >"$TMP/bom.json"
 check "UTF-8 BOM before the JSON" [ "$(status POST /v1/completions -H 'Content-Type: application/json; charset=utf-8' \
   --data-binary @"$TMP/bom.json")" = 200 ]
+# \u0000 is valid JSON (vLLM tokenizes it): it reaches the tokenizer, in a
+# prompt, a chat message and echo, instead of a 400 or a string cut there
+check "\\u0000 in a prompt: tokenized (byte 0)" sh -c "curl -s '$URL/tokenize' -d '{\"prompt\": \"a\\u0000b\"}' |
+  jq -e '.tokens == [97, 0, 98]'"
+check "\\u0000 in a chat message" sh -c "[ \$(curl -s '$URL/tokenize' -d '{\"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}]}' |
+  jq -c '.tokens | index([97, 0, 98])') != null ]"
+check "\\u0000 echoed whole" sh -c "curl -s '$URL/v1/completions' -d '{\"prompt\": \"a\\u0000b\", \"max_tokens\": 1, \"echo\": true}' |
+  jq -e '.choices[0].text | startswith(\"a\\u0000b\")'"
+check "\\u0000 in a stop string: 400" [ "$(status POST /v1/completions -d '{"prompt": "a", "stop": ["x", "\u0000"]}')" = 400 ]
+check "\\u0000 in a stop string: the error names stop" jq -e '.error.param == "stop"' "$TMP/body"
 # chat logprobs' "bytes" are each token's own bytes (the byte-level test
 # tokenizer splits characters), so joined they are the content
 curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' -d '{"messages": [{"role": "user",
@@ -94,7 +104,8 @@ n_prompt = len("h\u00e9llo w\u00f6rld \u4e16".encode())  # the test tokenizer: a
 sys.exit(not (len(lp["tokens"]) == n_prompt + 12 and lp["token_logprobs"][0] is None and
               lp["text_offset"] == want and streamed == want))' "$TMP/off" "$TMP/offs"
 # --- OpenAI's retrieve model (the SDKs' models.retrieve), chat content
-# parts joined with a newline (as vLLM and llama-server join them), and
+# parts joined with a newline (as vLLM and llama-server join them), null
+# content as "", and
 # chat's echo false (vLLM's default) taken as asking for nothing ---
 check "GET /v1/models/{id}" sh -c "curl -s '$URL/v1/models/m' | jq -e '.id == \"m\" and .object == \"model\"'"
 check "GET /v1/models/{id}%00...: 404 (the whole id must match)" [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/models/m%00x")" = 404 ]
@@ -102,6 +113,10 @@ check "GET /v1/models/{another}: 404 naming model" sh -c "[ \$(curl -s -o '$TMP/
   jq -e '.error.param == \"model\"' '$TMP/mr'"
 tok() { curl -s "$URL/tokenize" -d "{\"messages\": [{\"role\": \"user\", \"content\": $1}]}" | jq -c .tokens; }
 check "chat text parts join with a newline" [ "$(tok '[{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]')" = "$(tok '"a\nb"')" ]
+# an assistant turn that only called tools comes back from the SDKs with
+# content null: vLLM renders it as "", the template printed "None"
+check "chat content null reads as empty" [ "$(tok 'null')" = "$(tok '""')" ]
+check "chat content absent reads as empty" [ "$(curl -s "$URL/tokenize" -d '{"messages": [{"role": "user"}]}' | jq -c .tokens)" = "$(tok '""')" ]
 check "chat echo false accepted" [ "$(status POST /v1/chat/completions -d '{"messages": [{"role": "user", "content": "x"}],
   "max_tokens": 2, "echo": false}')" = 200 ]
 

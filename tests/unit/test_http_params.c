@@ -5,7 +5,7 @@
 
 static json_t *parse(const char *s) {
   json_error_t e;
-  return json_loads(s, 0, &e);
+  return json_loads(s, JSON_ALLOW_NUL, &e); /* as duetd loads bodies */
 }
 
 /* A body, whether it goes to chat, and NULL (accepted) or the parameter
@@ -28,6 +28,8 @@ static const param_case CASES[] = {
     {"{\"n\":5}", 0, "n"},
     {"{\"n\":0}", 0, "n"},
     {"{\"stop\":\"\"}", 0, "stop"},
+    {"{\"stop\":[\"a\",\"\\u0000\"]}", 0, "stop"}, /* "" to the stop scan */
+    {"{\"stop\":\"a\\u0000b\"}", 0, "stop"},
     {"{\"stop\":[\"a\",2]}", 0, "stop"},
     {"{\"stop\":{}}", 0, "stop"},
     {"{\"stream\":1}", 0, "stream"},
