@@ -164,7 +164,7 @@ static void job_fail(duet_job *j, int status, const char *msg) {
   detach(j);
   if (r->headed) {
     duet_req_sse_json(r, duet_error_json(status == 503 ? "service_unavailable" : "server_error", NULL, status, msg));
-    duet_req_end(r);
+    duet_req_sse_done(r); /* then [DONE], as vLLM: a client reading to it ends cleanly */
   } else if (status == 503 || status == 429) {
     duet_req_busy(r, status, "%s", msg);
   } else {

@@ -64,6 +64,12 @@ for i in $(seq 8); do
   tail -n 2 "$TMP/s$i" | grep -q -e '\[DONE\]' -e '"error"' || complete=0
 done
 check "every stream ends with [DONE] or an error event" [ $complete = 1 ]
+# as vLLM: an error event is followed by [DONE], so a client reading to it ends cleanly
+done_after=1
+for i in $(seq 8); do
+  grep -q '"error"' "$TMP/s$i" && ! grep -v '^$' "$TMP/s$i" | tail -n 1 | grep -qx 'data: \[DONE\]' && done_after=0
+done
+check "an error event is followed by [DONE]" [ $done_after = 1 ]
 check "/health 503 while the job is down" [ $saw503 = 1 ]
 check "503 carries Retry-After" grep -qi "^retry-after" "$TMP/h"
 up=0
