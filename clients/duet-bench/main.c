@@ -333,8 +333,13 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       return -1;
     }
   }
-  if (o->num_prompts < 1 || o->connections < 1 || o->vocab < 11 || !(o->rate > 0)) {
-    fprintf(stderr, "duet-bench: --num-prompts, --connections, --request-rate must be positive, --vocab-size > 10\n");
+  if (o->num_prompts < 1 || o->connections < 1 || o->vocab < 11) {
+    fprintf(stderr, "duet-bench: --num-prompts, --connections must be positive, --vocab-size > 10\n");
+    return -1;
+  }
+  /* below that, the gaps between arrivals overflow the timer's milliseconds */
+  if (!(o->rate >= 1e-3)) {
+    fprintf(stderr, "duet-bench: --request-rate must be at least 0.001 requests/s (or inf)\n");
     return -1;
   }
   if (o->max_concurrency <= 0) o->max_concurrency = o->num_prompts;

@@ -116,4 +116,8 @@ if timeout 60 "$BIN/duet-bench" --url "$URL" --num-prompts 3 --input-len 400 --v
 else
   grep -q "Failed requests: *3" "$TMP/fail.out" && ok "duet-bench counts failures" || { cat "$TMP/fail.out"; bad "duet-bench failures"; }
 fi
+# an absurd arrival rate is refused by name (its gaps would overflow the timer)
+out=$(timeout 10 "$BIN/duet-bench" --url "$URL" --num-prompts 2 --request-rate 1e-300 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" == *"--request-rate must be at least"* ]] && ok "duet-bench refuses --request-rate 1e-300" ||
+  bad "duet-bench --request-rate 1e-300: rc $rc, $out"
 finish
