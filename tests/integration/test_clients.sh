@@ -120,4 +120,9 @@ fi
 out=$(timeout 10 "$BIN/duet-bench" --url "$URL" --num-prompts 2 --request-rate 1e-300 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ "$out" == *"--request-rate must be at least"* ]] && ok "duet-bench refuses --request-rate 1e-300" ||
   bad "duet-bench --request-rate 1e-300: rc $rc, $out"
+# duet-bench-http: help on stdout with status 0; a bad count named, status 2
+timeout 10 "$BIN/duet-bench-http" --help | grep -q "^usage: duet-bench-http" && ok "duet-bench-http --help" || bad "duet-bench-http --help"
+out=$(timeout 10 "$BIN/duet-bench-http" --model x --requests 0 2>&1); rc=$?
+[ $rc -eq 2 ] && [[ "$out" == *"--requests: '0'"* ]] && ok "duet-bench-http refuses --requests 0" ||
+  bad "duet-bench-http --requests 0: rc $rc, $out"
 finish

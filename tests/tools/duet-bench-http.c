@@ -14,6 +14,7 @@
  * byte-level one to a fixture model). */
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/cli_number.h"
+#include "engine/error.h"
 #include "engine/machine_peak.h"
 
 static int free_port(void) {
@@ -167,23 +170,34 @@ static void report(const results *r, const char *json) {
   fclose(f);
 }
 
+static int usage(FILE *f, const char *why) {
+  if (why) fprintf(f, "duet-bench-http: %s\n", why);
+  fprintf(f, "usage: duet-bench-http --model DIR [--duetd PATH] [--requests N] [--json FILE] [--no-peak]\n"
+             "  DIR: a model with a tokenizer\n");
+  return f == stdout ? 0 : 2;
+}
+
 int main(int argc, char **argv) {
   const char *model = NULL, *duetd = NULL, *json = NULL;
   results r = {.n = 100000};
   int peak = 1;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+    long long n;
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(stdout, NULL);
+    else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
     else if (!strcmp(argv[i], "--duetd") && i + 1 < argc) duetd = argv[++i];
-    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) r.n = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) {
+      if (duet_cli_int("--requests", argv[++i], 1, INT_MAX, &n) < 0) return usage(stderr, duet_last_error());
+      r.n = (int)n;
+    } else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else if (!strcmp(argv[i], "--no-peak")) peak = 0;
-    else model = NULL, i = argc;
+    else {
+      char why[300];
+      snprintf(why, sizeof why, "unknown or incomplete option '%.200s'", argv[i]);
+      return usage(stderr, why);
+    }
   }
-  if (!model || r.n < 1) {
-    fprintf(stderr, "usage: %s --model DIR [--duetd PATH] [--requests N] [--json FILE] [--no-peak]\n"
-            "  DIR: a model with a tokenizer\n", argv[0]);
-    return 2;
-  }
+  if (!model) return usage(stderr, "--model DIR is required");
   char self[4096], dpath[4200];
   ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
   if (!duetd && sl > 0) {
