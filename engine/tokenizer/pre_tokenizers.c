@@ -17,14 +17,15 @@ static const char gpt2_pattern[] =
     "])|[" JS_S "]+";
 
 static int load_split(json_t *j, duet_pretok_step *st) {
+  static const char *const names[] = {"Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
   const char *beh;
-  int invert, rc = duet_json_str(j, "behavior", "pre_tokenizer Split", "Isolated", &beh);
-  rc = rc ? rc : duet_json_bool(j, "invert", "pre_tokenizer Split", 0, &invert);
+  int rc = duet_json_str(j, "behavior", "pre_tokenizer Split", "Isolated", &beh);
+  rc = rc ? rc : duet_json_bool(j, "invert", "pre_tokenizer Split", 0, &st->invert);
   if (rc) return rc;
-  if (invert) st->behavior = SPLIT_INVERT;
-  else if (strcmp(beh, "Isolated") == 0) st->behavior = SPLIT_ISOLATED;
-  else if (strcmp(beh, "Removed") == 0) st->behavior = SPLIT_REMOVED;
-  else return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: Split behavior \"%s\" is not supported", beh);
+  st->behavior = -1;
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (strcmp(beh, names[i]) == 0) st->behavior = i; /* names[] follows the SPLIT_* order */
+  if (st->behavior < 0) return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: Split behavior \"%s\" is not supported", beh);
   return duet_pattern_load(json_object_get(j, "pattern"), "pre_tokenizer Split", &st->pat);
 }
 

@@ -1,7 +1,8 @@
 #ifndef DUET_TOKENIZER_PRE_TOKENIZERS_H
 #define DUET_TOKENIZER_PRE_TOKENIZERS_H
 
-/* tokenizer.json "pre_tokenizer": Sequence, Split (Isolated / Removed /
+/* tokenizer.json "pre_tokenizer": Sequence, Split (every behavior:
+ * Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous; and
  * invert), ByteLevel, Metaspace, Digits, WhitespaceSplit. A Sequence is
  * flattened; ByteLevel must come last (it switches the model to raw-byte
  * words, see bpe.h). Other components are refused at load by name. */

@@ -8,18 +8,52 @@
 #include <string.h>
 
 
-/* Splits one piece by a pattern: gaps and/or non-empty matches. */
-static int split_piece(const duet_pattern *pat, int behavior, duet_regex_scratch *rs, const char *base,
+/* One span of a piece being split, in order: what the behavior makes of
+ * it, as Hugging Face's Split does: a match is dropped (Removed), a piece
+ * of its own (Isolated), glued to the gap before it (MergedWithPrevious)
+ * or after it (MergedWithNext: held until that gap comes), or one piece
+ * with the matches next to it (Contiguous). first: out's first piece of
+ * this input, the only ones a merge may extend. */
+typedef struct {
+  int behavior, last_match; /* last_match: the previous span was a match */
+  size_t first, held_off, held_len;
+  int held; /* MergedWithNext: a match waiting for the gap after it */
+} split_state;
+
+static int split_span(split_state *st, duet_pieces *out, size_t off, size_t len, int match) {
+  int rc = 0, extend = 0;
+  duet_piece *last = out->n > st->first ? &out->v[out->n - 1] : NULL;
+  switch (st->behavior) {
+  case SPLIT_REMOVED: if (match) len = 0; break;
+  case SPLIT_MERGED_PREVIOUS: extend = match && !st->last_match && last; break;
+  case SPLIT_CONTIGUOUS: extend = match == st->last_match && last; break;
+  case SPLIT_MERGED_NEXT:
+    if (st->held && !match) off = st->held_off, len += st->held_len; /* the held match leads this gap */
+    else if (st->held) rc = duet_pieces_push(out, st->held_off, st->held_len);
+    st->held = match;
+    if (match) st->held_off = off, st->held_len = len, len = 0;
+    break;
+  }
+  st->last_match = match;
+  if (extend) last->len = off + len - last->off;
+  else if (len && !rc) rc = duet_pieces_push(out, off, len);
+  return rc;
+}
+
+/* Splits one piece by a pattern into gaps and non-empty matches (swapped
+ * when inverted), each through split_span. */
+static int split_piece(const duet_pattern *pat, int behavior, int inv, duet_regex_scratch *rs, const char *base,
                        duet_piece in, duet_pieces *out) {
   const char *t = base + in.off;
   size_t pos = 0, prev = 0, ms, me;
+  split_state st = {behavior, 0, out->n, 0, 0, 0};
   int rc = 0;
   for (;;) {
     int r = duet_pattern_find(pat, rs, t, in.len, pos, &ms, &me);
     if (r < 0) return r;
     if (r == 0) break;
-    if (ms > prev && behavior != SPLIT_INVERT) rc = duet_pieces_push(out, in.off + prev, ms - prev);
-    if (!rc && me > ms && behavior != SPLIT_REMOVED) rc = duet_pieces_push(out, in.off + ms, me - ms);
+    if (ms > prev) rc = split_span(&st, out, in.off + prev, ms - prev, inv);
+    if (!rc && me > ms) rc = split_span(&st, out, in.off + ms, me - ms, !inv);
     if (rc) return rc;
     prev = pos = me;
     if (me == ms) {
@@ -27,7 +61,8 @@ static int split_piece(const duet_pattern *pat, int behavior, duet_regex_scratch
       pos = me + (size_t)duet_utf8_len((unsigned char)t[me]);
     }
   }
-  if (prev < in.len && behavior != SPLIT_INVERT) rc = duet_pieces_push(out, in.off + prev, in.len - prev);
+  if (prev < in.len) rc = split_span(&st, out, in.off + prev, in.len - prev, inv);
+  if (!rc && st.held) rc = duet_pieces_push(out, st.held_off, st.held_len);
   return rc;
 }
 
@@ -90,7 +125,7 @@ static int run_step(const duet_pretok_step *st, duet_regex_scratch *rs, int sect
   for (size_t i = 0; i < in->n && !rc; i++) {
     duet_piece pc = in->v[i];
     switch (st->kind) {
-    case P_SPLIT: rc = split_piece(&st->pat, st->behavior, rs, base, pc, out); break;
+    case P_SPLIT: rc = split_piece(&st->pat, st->behavior, st->invert, rs, base, pc, out); break;
     case P_METASPACE: rc = metaspace_piece(st, base, pc, section_index, buf, out); break;
     case P_DIGITS: rc = runs_piece(base, pc, 0, st->individual, out); break;
     case P_WS_SPLIT: rc = runs_piece(base, pc, 1, 0, out); break;
@@ -116,13 +151,14 @@ int duet_pretok_apply(const duet_pretok *p, duet_regex_scratch *rs, const char *
     out->n = 0;
     rc = run_step(st, rs, section_index, s, in, out, &which);
     if (!rc && st->kind == P_BYTE_LEVEL && st->use_regex) {
-      /* GPT-2 regex after the prefix: matches only, gaps dropped. */
+      /* GPT-2 regex after the prefix: matches only, gaps dropped (the
+       * gaps are the delimiters, removed). */
       duet_pieces *t = in;
       in = out;
       out = t;
       out->n = 0;
       for (size_t i = 0; i < in->n && !rc; i++)
-        rc = split_piece(&st->pat, SPLIT_INVERT, rs, s->base, in->v[i], out);
+        rc = split_piece(&st->pat, SPLIT_REMOVED, 1, rs, s->base, in->v[i], out);
     }
     duet_pieces *t = in;
     in = out;

@@ -7,13 +7,15 @@
 #include "engine/tokenizer/pre_tokenizers.h"
 
 enum { P_SPLIT, P_BYTE_LEVEL, P_METASPACE, P_DIGITS, P_WS_SPLIT };
-enum { SPLIT_ISOLATED, SPLIT_REMOVED, SPLIT_INVERT };
+/* Hugging Face's SplitDelimiterBehavior: what becomes of a match */
+enum { SPLIT_ISOLATED, SPLIT_REMOVED, SPLIT_MERGED_PREVIOUS, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS };
 enum { PREPEND_ALWAYS, PREPEND_NEVER, PREPEND_FIRST };
 
 typedef struct {
   int kind;
   duet_pattern pat; /* Split; ByteLevel with use_regex (built-in pattern) */
-  int behavior;     /* Split */
+  int behavior;     /* Split: SPLIT_* */
+  int invert;       /* Split: the gaps are the delimiters */
   int prefix_space; /* ByteLevel add_prefix_space */
   int use_regex;    /* ByteLevel */
   char repl[8];     /* Metaspace replacement (one character) */

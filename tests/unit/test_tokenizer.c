@@ -293,6 +293,8 @@ int main(void) {
     test_model("llama2", text, len, 0);
     test_model("llama3", text, len, 1);
     test_model("qwen3", text, len, 0);
+    test_model("gpt2", text, len, 1);
+    test_model("gpt4o", text, len, 0);
     test_model("synthetic_bytelevel", stext, slen, 0);
     test_model("synthetic_sp", stext, slen, 1);
   }

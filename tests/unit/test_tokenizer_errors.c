@@ -92,8 +92,8 @@ static void test_components(void) {
                  "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\\\\p{L\"},\"behavior\":\"Isolated\"}",
                  DUET_EFORMAT, "regex");
   expect_patched("split behavior", "", "pre_tokenizer",
-                 "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Contiguous\"}",
-                 DUET_EUNSUPPORTED, "Contiguous");
+                 "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Sideways\"}",
+                 DUET_EUNSUPPORTED, "Sideways");
   expect_patched("pattern shape", "", "pre_tokenizer", "{\"type\":\"Split\",\"pattern\":\" \"}", DUET_EFORMAT,
                  "pattern");
   expect_patched("after ByteLevel", "", "pre_tokenizer",
