@@ -168,6 +168,33 @@ static void finish_rows(json_t *rows, const duet_machine_peak *mp) {
   }
 }
 
+// tokens/s of a shape's decode at batch n in dtype dt, 0 if not measured
+static double decode_rate(json_t *rows, const char *shape_name, const char *dt, int n) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(rows, i, r) {
+    if (!strcmp(json_string_value(json_object_get(r, "shape")), shape_name) &&
+        !strcmp(json_string_value(json_object_get(r, "dtype")), dt) &&
+        !strcmp(json_string_value(json_object_get(r, "phase")), "decode") &&
+        json_integer_value(json_object_get(r, "n")) == n)
+      return json_real_value(json_object_get(r, "tokens_per_s"));
+  }
+  return 0;
+}
+
+/* The ratios between figures a reader compares (a larger batch against
+ * batch 1, BF16 against F32 at batch 1), printed and added to root. */
+static void print_ratios(json_t *rows, const char *shape_name, json_t *root) {
+  double f1 = decode_rate(rows, shape_name, "F32", 1), f32 = decode_rate(rows, shape_name, "F32", 32);
+  double b1 = decode_rate(rows, shape_name, "BF16", 1), b32 = decode_rate(rows, shape_name, "BF16", 32);
+  if (!(f1 > 0 && b1 > 0)) return;
+  printf("%s: decode batch 32 / batch 1 = %.2fx (F32), %.2fx (BF16); batch 1 BF16 / F32 = %.2fx\n", shape_name,
+         f32 / f1, b32 / b1, b1 / f1);
+  json_object_set_new(root, shape_name,
+                      json_pack("{s:f,s:f,s:f}", "f32_batch32_over_batch1", f32 / f1, "bf16_batch32_over_batch1",
+                                b32 / b1, "bf16_over_f32_batch1", b1 / f1));
+}
+
 /* Rounds over the prompt sizes in turn (a slow spell of this shared
  * machine hits every size alike), an sgemm probe after each; each figure
  * is the best round. */
@@ -281,18 +308,23 @@ int main(int argc, char **argv) {
     printf("limits:  sgemm %.1f GFLOP/s, read %.1f GB/s (the best of before, between and after)\n", mp.sgemm_gflops,
            mp.read_gbps);
   }
+  json_t *ratios = json_object();
   if (json_array_size(rows)) finish_rows(rows, &mp);
+  print_ratios(rows, "15M", ratios);
+  print_ratios(rows, "110M", ratios);
   json_t *roof = NULL;
   if (rc == DUET_OK && svg_path) rc = duet_roofline_run(&mp, svg_path, quick, &roof);
   if (rc == DUET_OK && json_path) {
     json_t *root = json_pack("{s:{s:f,s:f,s:i,s:s},s:o}", "machine", "sgemm_gflops", mp.sgemm_gflops, "read_gbps",
                              mp.read_gbps, "threads", mp.threads, "omp_wait_policy", duet_threads_wait_policy(),
                              "results", json_incref(rows));
+    json_object_set(root, "ratios", ratios);
     if (roof) json_object_set(root, "roofline", roof);
     if (json_dump_file(root, json_path, JSON_INDENT(2)) != 0) rc = duet_error(DUET_EIO, "cannot write %s", json_path);
     json_decref(root);
   }
   json_decref(rows);
+  json_decref(ratios);
   json_decref(roof);
   if (rc < 0) return fprintf(stderr, "duet-bench-engine: %s\n", duet_last_error()), 1;
   return 0;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # duet-bench-engine runs end to end in its quick mode: its JSON has every
 # figure of the "15M" shape with a positive speed, a limit of the kind that
-# holds it and a share of that limit; the roofline SVG is well-formed XML
+# holds it and a share of that limit, and the ratios the targets compare; the roofline SVG is well-formed XML
 # with its measured points and ridge. Not a timing test: the figures
 # themselves are not judged (speed is the benchmark's business).
 set -u
@@ -15,6 +15,7 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 if timeout 300 "$BIN" --shapes 15M --quick --json "$T/b.json" --roofline "$T/r.svg" >"$T/out" 2>&1; then ok
 else bad "bench failed: $(tail -5 "$T/out")"; fi
 grep -q "limits:  sgemm" "$T/out" && ok || bad "no limits line: $(cat "$T/out")"
+grep -q "^15M: decode batch 32 / batch 1 = " "$T/out" && ok || bad "no ratios line: $(cat "$T/out")"
 
 /usr/bin/python3 - "$T/b.json" "$T/r.svg" <<'EOF' && ok || bad "JSON or SVG check"
 import json, sys, xml.etree.ElementTree as ET
@@ -37,6 +38,10 @@ for r in rows:
         bw = m["read_gbps"] * 1e9 / r["bytes_per_step"] * r["n"]
         fl = m["sgemm_gflops"] * 1e9 / r["flops_per_token"]
         assert abs(r["limit_tokens_per_s"] - min(bw, fl)) < 1e-6 * min(bw, fl), r
+rate = {(r["dtype"], r["n"]): r["tokens_per_s"] for r in rows if r["phase"] == "decode"}
+q = d["ratios"]["15M"]
+assert abs(q["f32_batch32_over_batch1"] - rate["F32", 32] / rate["F32", 1]) < 1e-9, q
+assert abs(q["bf16_over_f32_batch1"] - rate["BF16", 1] / rate["F32", 1]) < 1e-9, q
 pts = d["roofline"]
 assert {p["kind"] for p in pts} == {"mlp", "attention_decode", "attention_prefill"}, {p["kind"] for p in pts}
 assert all(p["gflops"] > 0 and p["intensity"] > 0 for p in pts), pts
