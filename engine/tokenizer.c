@@ -65,13 +65,13 @@ static int mark_added_special(duet_tokenizer *t) {
   return 0;
 }
 
-static int load_json(duet_tokenizer *t, json_t *root, const char *file) {
+static int load_json(duet_tokenizer *t, json_t *root, const char *file, const duet_nul_sentinel *nul) {
   if (!json_is_object(root)) return duet_error(DUET_EFORMAT, "%s: not a JSON object", file);
   json_t *model = json_object_get(root, "model");
   if (!json_is_object(model)) return duet_error(DUET_EFORMAT, "%s: no \"model\" object", file);
   int rc = duet_normalizer_load(json_object_get(root, "normalizer"), &t->norm);
   rc = rc ? rc : duet_pretok_load(json_object_get(root, "pre_tokenizer"), &t->pretok);
-  rc = rc ? rc : duet_bpe_load(model, duet_pretok_byte_level(t->pretok), &t->bpe, &t->vocab);
+  rc = rc ? rc : duet_bpe_load(model, duet_pretok_byte_level(t->pretok), nul, &t->bpe, &t->vocab);
   rc = rc ? rc : load_added(t, root);
   rc = rc ? rc : duet_post_load(json_object_get(root, "post_processor"), duet_tokenizer_lookup, t, &t->post);
   rc = rc ? rc : duet_decoder_load(json_object_get(root, "decoder"), &t->dec);
@@ -99,11 +99,12 @@ static int resolve_paths(const char *path, char *json_path, char *cfg_path, size
 
 /* Reads the whole file and parses it from memory: jansson's file reader
  * goes a character at a time, several times slower on a 10 MB file. */
-static int parse_file(const char *path, json_t **out) {
+static int parse_file(const char *path, json_t **out, duet_nul_sentinel *nul) {
   char *buf;
   size_t n;
   int rc = duet_read_file(path, &buf, &n);
   if (rc < 0) return rc;
+  duet_nul_keys_escape(buf, n, nul);
   json_error_t err;
   *out = json_loadb(buf, n, 0, &err);
   free(buf);
@@ -118,7 +119,8 @@ int duet_tokenizer_load(const char *path, duet_tokenizer **out) {
   int rc = resolve_paths(path, json_path, cfg_path, sizeof json_path);
   if (rc) return rc;
   json_t *root;
-  rc = parse_file(json_path, &root);
+  duet_nul_sentinel nul;
+  rc = parse_file(json_path, &root, &nul);
   if (rc) return rc;
   duet_tokenizer *t = calloc(1, sizeof *t);
   if (!t) {
@@ -126,7 +128,7 @@ int duet_tokenizer_load(const char *path, duet_tokenizer **out) {
     return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
   }
   t->bos_id = t->eos_id = -1;
-  rc = load_json(t, root, json_path);
+  rc = load_json(t, root, json_path, &nul);
   json_decref(root);
   if (!rc && t->post.before.n) t->bos_id = t->post.before.v[0];
   if (!rc) rc = duet_tokenizer_load_config(t, cfg_path);

@@ -10,7 +10,7 @@
 
 enum { MAX_ID = 1 << 24 };
 
-static int load_vocab(json_t *jv, duet_bpe *b, duet_vocab *vocab) {
+static int load_vocab(json_t *jv, const duet_nul_sentinel *nul, duet_bpe *b, duet_vocab *vocab) {
   if (!json_is_object(jv))
     return duet_error(DUET_EFORMAT, "tokenizer.json: model.vocab must be an object");
   int rc = duet_strmap_init(&b->vocab, json_object_size(jv));
@@ -23,10 +23,17 @@ static int load_vocab(json_t *jv, duet_bpe *b, duet_vocab *vocab) {
                         key, MAX_ID);
     int id = (int)json_integer_value(val);
     size_t len = strlen(key);
-    if (duet_utf8_invalid_at(key, len) >= 0)
-      return duet_error(DUET_EFORMAT, "tokenizer.json: model.vocab key of id %d is not UTF-8", id);
-    rc = duet_strmap_put(&b->vocab, key, len, id);
-    rc = rc ? rc : duet_vocab_set(vocab, id, key, len);
+    /* tok, not key: json_object_foreach finds the next entry from key */
+    const char *tok = key;
+    char *restored = NULL;
+    if (nul && nul->len && len && !(restored = malloc(len)))
+      return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
+    if (restored) len = duet_nul_keys_restore(nul, key, len, restored), tok = restored;
+    rc = duet_utf8_invalid_at(tok, len) >= 0
+             ? duet_error(DUET_EFORMAT, "tokenizer.json: model.vocab key of id %d is not UTF-8", id)
+             : duet_strmap_put(&b->vocab, tok, len, id);
+    rc = rc ? rc : duet_vocab_set(vocab, id, tok, len);
+    free(restored);
     if (rc) return rc;
   }
   return 0;
@@ -191,14 +198,14 @@ int duet_bpe_encode_split(const duet_bpe *b, const char *w, size_t n, duet_word_
   return encode(ctx, w + start, n - start, out);
 }
 
-int duet_bpe_load(json_t *model, int byte_level, duet_bpe *b, duet_vocab *vocab) {
+int duet_bpe_load(json_t *model, int byte_level, const duet_nul_sentinel *nul, duet_bpe *b, duet_vocab *vocab) {
   memset(b, 0, sizeof *b);
   b->byte_level = byte_level;
   json_t *type = json_object_get(model, "type");
   if (type && (!json_is_string(type) || strcmp(json_string_value(type), "BPE") != 0))
     return duet_error(DUET_EUNSUPPORTED, "tokenizer.json: model type \"%s\" is not supported (only BPE)",
                       json_is_string(type) ? json_string_value(type) : "?");
-  int rc = load_vocab(json_object_get(model, "vocab"), b, vocab);
+  int rc = load_vocab(json_object_get(model, "vocab"), nul, b, vocab);
   rc = rc ? rc : load_merges(json_object_get(model, "merges"), b);
   rc = rc ? rc : load_options(model, b);
   if (!rc && byte_level) rc = load_raw(b, vocab);

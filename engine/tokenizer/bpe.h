@@ -9,6 +9,7 @@
 
 #include "engine/tokenizer/buf.h"
 #include "engine/tokenizer/hashmap.h"
+#include "engine/tokenizer/nul_keys.h"
 #include "engine/tokenizer/vocab.h"
 
 #include <jansson.h>
@@ -38,7 +39,7 @@ typedef struct {
 } duet_bpe_scratch;
 
 /* Loads the "model" object; fills vocab (id -> string). */
-int duet_bpe_load(json_t *model, int byte_level, duet_bpe *out, duet_vocab *vocab);
+int duet_bpe_load(json_t *model, int byte_level, const duet_nul_sentinel *nul, duet_bpe *out, duet_vocab *vocab);
 void duet_bpe_free(duet_bpe *b);
 /* Appends the ids of one pre-tokenized word. */
 int duet_bpe_encode_word(const duet_bpe *b, const char *w, size_t n, duet_bpe_scratch *s,

@@ -192,6 +192,38 @@ static void test_single_word(void) {
   duet_tokenizer_free(t);
 }
 
+/* A vocabulary key "\u0000" (InternLM2 has one; jansson cannot hold it):
+ * loaded as the one-byte token NUL, beside a key that already holds the
+ * first sentinel candidate U+FDD0 and a key "\\u0000" (a backslash, then
+ * "u0000") that must stay as it is. A NUL in a value is still refused. */
+static void test_nul_key(void) {
+  char cfg[128];
+  snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+  unlink(cfg); /* an earlier test's, naming tokens this vocabulary lacks */
+  write_text("tokenizer.json",
+             "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"\\u0000\":1,\"\\ufdd0\":2,"
+             "\"\\\\u0000\":3},\"merges\":[]}}");
+  duet_tokenizer *t = NULL;
+  int rc = duet_tokenizer_load(dir, &t);
+  CHECK(rc == 0, "NUL key: %s", duet_last_error());
+  int *ids = NULL, n = 0;
+  if (!rc) rc = duet_tokenizer_encode(t, "a\0a\xef\xb7\x90", 6, 0, &ids, &n);
+  CHECK(rc == 0 && n == 4 && ids[0] == 0 && ids[1] == 1 && ids[2] == 0 && ids[3] == 2, "NUL key encode: rc %d n %d", rc,
+        n);
+  free(ids);
+  char *b = NULL;
+  size_t bl = 0;
+  /* without a decoder, a token mid-text reads after a space */
+  CHECK(t && duet_tokenizer_token_bytes(t, 1, &b, &bl) == 0 && bl == 2 && !memcmp(b, " \0", 2), "NUL key is one NUL byte");
+  free(b);
+  CHECK(t && duet_tokenizer_token_bytes(t, 3, &b, &bl) == 0 && bl == 7 && !memcmp(b, " \\u0000", 7),
+        "an escaped backslash before u0000 is not a NUL");
+  free(b);
+  duet_tokenizer_free(t);
+  expect_error("NUL in a value", "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"normalizer\":\"\\u0000\"}",
+               DUET_EFORMAT, "NUL");
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/duet-tok-err-XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -203,6 +235,7 @@ int main(void) {
   test_components();
   test_config();
   test_single_word();
+  test_nul_key();
   char path[128];
   snprintf(path, sizeof path, "%s/tokenizer.json", dir);
   unlink(path);
