@@ -24,7 +24,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: duet-train --data FILE... --out DIR [--init DIR | --dim N --layers N --heads N [--kv-heads N]\n"
           "                  --hidden N [--vocab-size N] [--head-dim N] [--pos rope_neox|rope_gptj|sinusoidal]\n"
-          "                  [--max-pos N (default --seq)] [--tied] [--qk-norm] [--rope-theta X]] [--tokenizer DIR]\n"
+          "                  [--max-pos N (default --seq)] [--tied] [--qk-norm | --qkv-bias] [--rope-theta X]]\n"
+          "                  [--tokenizer DIR]\n"
           "                  [--steps N] [--batch N] [--seq N] [--accum N] [--lr X] [--warmup N] [--min-lr-frac X]\n"
           "                  [--weight-decay X] [--beta1 X] [--beta2 X] [--grad-clip X] [--seed N]\n"
           "                  [--eval-every N] [--eval-windows N] [--save-every N] [--val-frac X]\n"
@@ -111,6 +112,7 @@ static int parse_flag(duet_train_opts *o, int argc, char **argv, int *i) {
   }
   if (!strcmp(f, "--tied")) return o->shape.tied = 1, DUET_OK;
   if (!strcmp(f, "--qk-norm")) return o->shape.qk_norm = 1, snprintf(o->shape.arch, 32, "qwen3"), DUET_OK;
+  if (!strcmp(f, "--qkv-bias")) return o->shape.qkv_bias = 1, snprintf(o->shape.arch, 32, "qwen2"), DUET_OK;
   if (!strcmp(f, "--quiet")) return o->progress = 0, DUET_OK;
   ++*i;
   if (!strcmp(f, "--out")) return v ? (o->out = v, DUET_OK) : duet_error(DUET_EINVAL, "--out needs a directory");
@@ -145,8 +147,8 @@ static int check_out_file(const char *flag, const char *path) {
 /* Flags that --init (the shape) or --resume (the shape and the run's
  * settings, read from train_state.safetensors) would silently ignore. */
 static const char *const SHAPE_FLAGS[] = {"--dim", "--layers", "--heads", "--kv-heads", "--hidden", "--vocab-size",
-                                          "--head-dim", "--max-pos", "--pos", "--tied", "--qk-norm", "--rope-theta",
-                                          NULL};
+                                          "--head-dim", "--max-pos", "--pos", "--tied", "--qk-norm", "--qkv-bias",
+                                          "--rope-theta", NULL};
 static const char *const RUN_FLAGS[] = {"--steps", "--batch", "--seq", "--accum", "--lr", "--warmup", "--min-lr-frac",
                                         "--weight-decay", "--beta1", "--beta2", "--grad-clip", "--seed", "--eval-every",
                                         "--eval-windows", "--save-every", "--val-frac", "--dtype", "--eps", "--init",
@@ -176,6 +178,10 @@ static int cmd_train(int argc, char **argv) {
   if (o.resume && (ignored_shape || ignored_run)) {
     fprintf(stderr, "duet-train: --resume continues the run in %s with its own shape and settings; %s cannot be "
             "changed\n", o.resume, ignored_shape ? ignored_shape : ignored_run);
+    return 2;
+  }
+  if (o.shape.qk_norm && o.shape.qkv_bias) {
+    fprintf(stderr, "duet-train: --qk-norm (Qwen3) and --qkv-bias (Qwen2) are two architectures; give one\n");
     return 2;
   }
   if (o.init && ignored_shape) {

@@ -49,6 +49,11 @@ static void walk_params(layout *L, const duet_config *c) {
     P(wq, "self_attn.q_proj.weight", q, c->dim);
     P(wk, "self_attn.k_proj.weight", kv, c->dim);
     P(wv, "self_attn.v_proj.weight", kv, c->dim);
+    if (c->qkv_bias) {
+      P(bq, "self_attn.q_proj.bias", q, 0);
+      P(bk, "self_attn.k_proj.bias", kv, 0);
+      P(bv, "self_attn.v_proj.bias", kv, 0);
+    }
     if (c->qk_norm) {
       P(q_norm, "self_attn.q_norm.weight", c->head_dim, 0);
       P(k_norm, "self_attn.k_norm.weight", c->head_dim, 0);
@@ -82,8 +87,6 @@ static int check_config(const duet_config *c) {
                       c->head_dim);
   if (c->pos == DUET_POS_SINUSOIDAL && c->dim % 2 != 0)
     return duet_error(DUET_EINVAL, "model shape: sinusoidal positions need an even dim (have %d)", c->dim);
-  if (c->qkv_bias)
-    return duet_error(DUET_EUNSUPPORTED, "training: q/k/v biases (%s) are not supported", c->arch);
   return DUET_OK;
 }
 
@@ -134,8 +137,9 @@ void duet_llama_train_init_random(duet_llama_train *m, uint64_t seed) {
   for (int i = 0; i < m->n_info; i++) {
     duet_train_param *p = &m->info[i];
     float *w = m->params + p->offset;
-    if (!p->decay) { /* norm weights */
-      for (long j = 0; j < p->t->n; j++) w[j] = 1.0f;
+    if (!p->decay) { /* norm weights 1, biases 0 */
+      float v = strstr(p->name, ".bias") ? 0.0f : 1.0f;
+      for (long j = 0; j < p->t->n; j++) w[j] = v;
       continue;
     }
     int is_resid = strstr(p->name, "o_proj") || strstr(p->name, "down_proj");
@@ -237,9 +241,10 @@ static duet_tensor *attention_block(duet_llama_train *m, duet_tape *t, int l, du
   duet_train_layer *y = &m->layers[l];
   duet_tensor *n = duet_ag_rmsnorm(t, x, &y->attn_norm, c->norm_eps);
   if (m->tp_enter) n = m->tp_enter(t, n, m->tp_ctx);
-  duet_tensor *q = duet_ag_linear(t, n, &y->wq, NULL);  // (N, C) -> (N, nh*hd)
-  duet_tensor *k = duet_ag_linear(t, n, &y->wk, NULL);  // (N, C) -> (N, nkv*hd)
-  duet_tensor *v = duet_ag_linear(t, n, &y->wv, NULL);
+  int bias = c->qkv_bias;
+  duet_tensor *q = duet_ag_linear(t, n, &y->wq, bias ? &y->bq : NULL); // (N, C) -> (N, nh*hd)
+  duet_tensor *k = duet_ag_linear(t, n, &y->wk, bias ? &y->bk : NULL); // (N, C) -> (N, nkv*hd)
+  duet_tensor *v = duet_ag_linear(t, n, &y->wv, bias ? &y->bv : NULL);
   if (c->qk_norm) {
     q = duet_ag_rmsnorm(t, q, &y->q_norm, c->norm_eps); /* per head */
     k = duet_ag_rmsnorm(t, k, &y->k_norm, c->norm_eps);

@@ -26,6 +26,7 @@
 
 typedef struct {
   duet_tensor attn_norm, wq, wk, wv, q_norm, k_norm, wo; /* q_norm/k_norm: n == 0 when absent */
+  duet_tensor bq, bk, bv;                                /* Qwen2's q/k/v biases: n == 0 when absent */
   duet_tensor mlp_norm, w_gate, w_up, w_down;
 } duet_train_layer;
 

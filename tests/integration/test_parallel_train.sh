@@ -3,7 +3,8 @@
 # 20 training losses, validation losses and final checkpoint weights equal
 # the single-process run with the same global batch (losses within 1e-4
 # relative), on 2, 3 and 4 ranks and on dp=2,tp=2, dp=2,pp=2 and
-# fsdp=2,tp=2 meshes; bad --parallel values and rank counts or shapes that
+# fsdp=2,tp=2 meshes, and a Qwen2-style model (q/k/v biases) under tp and
+# fsdp; bad --parallel values and rank counts or shapes that
 # do not fit are refused on every rank with a message.
 set -u
 BIN="${DUET_BIN:?}/duet-train"
@@ -56,16 +57,20 @@ COMMON=(--data "$TMP/data.txt" --tokenizer fixtures/train/tok --steps 20 --batch
 GQA=(--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64)
 MHA=(--dim 32 --layers 2 --heads 4 --kv-heads 4 --hidden 64 --tied --qk-norm)
 DEEP=(--dim 32 --layers 4 --heads 4 --kv-heads 2 --hidden 64 --tied)
+QWEN2=(--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64 --tied --qkv-bias) # q/k/v biases, split by tp
 
 timeout 120 "$BIN" "${COMMON[@]}" "${GQA[@]}" --out "$TMP/gqa" && ok || bad "single-process run (GQA)"
 timeout 120 "$BIN" "${COMMON[@]}" "${MHA[@]}" --out "$TMP/mha" && ok || bad "single-process run (MHA)"
 timeout 120 "$BIN" "${COMMON[@]}" "${DEEP[@]}" --out "$TMP/deep" && ok || bad "single-process run (4 layers)"
+timeout 120 "$BIN" "${COMMON[@]}" "${QWEN2[@]}" --out "$TMP/qwen2" && ok || bad "single-process run (Qwen2 biases)"
+timeout 60 "${DUET_BIN}/duet-generate" --model "$TMP/qwen2" --prompt-ids 1,2,3 -n 4 >/dev/null 2>&1 && ok ||
+  bad "the trained Qwen2-style checkpoint does not load for generation"
 
 # run NP MODE SHAPE-NAME [EXTRA FLAGS...]
 run() {
   local np=$1 mode=$2 shape=$3 out="$TMP/$3-np$1-${2//[=,]/_}" flags
   shift 3
-  case $shape in gqa*) flags=("${GQA[@]}") ;; mha) flags=("${MHA[@]}") ;; *) flags=("${DEEP[@]}") ;; esac
+  case $shape in gqa*) flags=("${GQA[@]}") ;; mha) flags=("${MHA[@]}") ;; qwen2) flags=("${QWEN2[@]}") ;; *) flags=("${DEEP[@]}") ;; esac
   if "${MPIRUN[@]}" -np "$np" "$BIN" "${COMMON[@]}" "${flags[@]}" "$@" --parallel "$mode" --out "$out" > "$out.log" 2>&1; then
     compare "$TMP/$shape" "$out" && ok || bad "$mode on $np ranks ($shape) differs from the single-process run"
   else
@@ -73,6 +78,7 @@ run() {
   fi
 }
 for mode in dp fsdp tp; do run 2 "$mode" gqa; done
+for mode in tp fsdp; do run 2 "$mode" qwen2; done
 for mode in dp fsdp tp; do run 4 "$mode" mha; done
 run 2 tp mha
 run 2 pp gqa

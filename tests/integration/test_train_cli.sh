@@ -3,7 +3,8 @@
 # discover only at the first checkpoint: NaN/absurd hyper-parameters, a
 # NaN --val-frac, an --out that is not a directory, shape flags with
 # --init, run flags with --resume; repeated --data flags all count; an
-# explicit --head-dim lifts the dim % heads rule; grads ids must fit an int.
+# explicit --head-dim lifts the dim % heads rule; grads ids must fit an int;
+# --qk-norm (Qwen3) and --qkv-bias (Qwen2) exclude each other.
 set -u
 BIN="${DUET_BIN:?}/duet-train"
 TMP=$(mktemp -d /tmp/duet-train-cli.XXXXXX)
@@ -52,5 +53,7 @@ timeout 60 "$BIN" "${C[@]}" --dim 20 --heads 3 --kv-heads 1 --head-dim 8 --out "
   bad "--head-dim with dim %% heads != 0"
 expect "does not divide into 3 heads" "${C[@]}" --dim 16 --heads 3 --out "$TMP/o"
 expect "expected comma-separated ids" grads --model "$TMP/m" --tokens 4294967297,2 --targets 1,2 --out "$TMP/g"
+expect "two architectures" "${C[@]}" --qk-norm --qkv-bias --out "$TMP/o"
+expect "would be ignored" --data "$TMP/a.txt" --init "$TMP/m" --qkv-bias --out "$TMP/o"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -17,7 +17,7 @@
 #include "tests/unit/unit_check.h"
 
 
-static const char *VARIANTS[] = {"llama", "gptj_tied", "qwen3", "sinusoidal"};
+static const char *VARIANTS[] = {"llama", "gptj_tied", "qwen3", "sinusoidal", "qwen2"};
 
 /* json [[...], ...] (B, T) -> ints; returns count */
 static int read_ids(json_t *a, int *out, int cap) {
