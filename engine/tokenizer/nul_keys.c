@@ -1,3 +1,6 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include "engine/tokenizer/nul_keys.h"
 
 #include <stdio.h>
