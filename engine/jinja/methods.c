@@ -7,6 +7,7 @@
 #include <wctype.h>
 
 #include "engine/error.h"
+#include "engine/jinja/case_special.h"
 
 static locale_t utf8_locale;
 static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
@@ -25,6 +26,61 @@ static int is_alpha(unsigned cp) {
   return (cp | 32) >= 'a' && (cp | 32) <= 'z';
 }
 
+// The mapping of cp in a sorted table, or NULL.
+static const char *special(const jinja_case_entry *t, int n, unsigned cp) {
+  int lo = 0, hi = n - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (t[mid].cp == cp) return t[mid].utf8;
+    if (t[mid].cp < cp) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return NULL;
+}
+
+static int is_cased(unsigned cp) { return is_alpha(cp) && (map_case(cp, 1) != cp || map_case(cp, 0) != cp); }
+
+/* Unicode's Case_Ignorable, the part that occurs in text: combining
+ * accents, apostrophes, the soft hyphen and a few punctuation marks. */
+static int is_case_ignorable(unsigned cp) {
+  return (cp >= 0x300 && cp < 0x370) || cp == 0xAD || cp == 0xB7 || cp == 0x2019 || (cp < 0x80 && strchr("'.:^`", (int)cp));
+}
+
+/* Python's final sigma: a capital sigma at s[i] lowers to U+03C2 when a
+ * cased letter comes before it and none after (case-ignorables skipped). */
+static int final_sigma(const jinja_value *s, size_t i, size_t l) {
+  int before = 0, after = 0;
+  for (size_t j = i; j > 0 && !before;) {
+    size_t k = j - 1;
+    while (k > 0 && ((unsigned char)s->s[k] & 0xC0) == 0x80) k--;
+    unsigned cp;
+    int ok;
+    jinja_utf8_next(s->s, s->len, k, &cp, &ok);
+    if (!is_case_ignorable(cp)) before = is_cased(cp) ? 1 : -1;
+    j = k;
+  }
+  for (size_t j = i + l; j < s->len && !after;) {
+    unsigned cp;
+    int ok;
+    j += jinja_utf8_next(s->s, s->len, j, &cp, &ok);
+    if (!is_case_ignorable(cp)) after = is_cased(cp) ? 1 : -1;
+  }
+  return before == 1 && after != 1;
+}
+
+enum { TO_LOWER, TO_UPPER, TO_TITLE };
+
+/* cp (at s[i], l bytes) mapped as Python maps it: the special tables
+ * first (several characters, or title case), then the locale. */
+static void put_mapped(jinja_buf *b, const jinja_value *s, size_t i, size_t l, unsigned cp, int to) {
+  const char *sp = to == TO_LOWER ? special(jinja_lower_special, jinja_lower_special_n, cp) : NULL;
+  if (to == TO_TITLE) sp = special(jinja_title_special, jinja_title_special_n, cp);
+  if (!sp && to != TO_LOWER) sp = special(jinja_upper_special, jinja_upper_special_n, cp);
+  if (sp) jinja_buf_put(b, sp, strlen(sp));
+  else if (to == TO_LOWER && cp == 0x3A3 && final_sigma(s, i, l)) jinja_buf_put_cp(b, 0x3C2);
+  else jinja_buf_put_cp(b, map_case(cp, to != TO_LOWER));
+}
+
 jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mode) {
   jinja_buf b = {0};
   int prev_alpha = 0, prev_sep = 1, first = 1;
@@ -35,9 +91,12 @@ jinja_value *jinja_str_case(jinja_arena *a, const jinja_value *s, jinja_case mod
     if (!ok) {
       jinja_buf_put(&b, s->s + i, l);
     } else {
-      int upper = mode == JCASE_UPPER || (mode == JCASE_TITLE && !prev_alpha) || (mode == JCASE_CAPITALIZE && first) ||
-                  (mode == JCASE_TITLE_FILTER && prev_sep);
-      jinja_buf_put_cp(&b, map_case(cp, upper));
+      /* str.title() and capitalize() start a word in title case, Jinja's
+       * |title (item[0].upper()) and upper() in upper case */
+      int to = mode == JCASE_UPPER || (mode == JCASE_TITLE_FILTER && prev_sep)              ? TO_UPPER
+               : (mode == JCASE_TITLE && !prev_alpha) || (mode == JCASE_CAPITALIZE && first) ? TO_TITLE
+                                                                                           : TO_LOWER;
+      put_mapped(&b, s, i, l, cp, to);
       prev_alpha = is_alpha(cp);
       prev_sep = jinja_is_space(cp) || (cp < 0x80 && strchr("-({[<", (int)cp));
     }

@@ -5,7 +5,8 @@
  * str.strip/lstrip/rstrip([chars]), split([sep[, maxsplit]]), startswith,
  * endswith, upper, lower, title, capitalize, replace(old, new[, count]);
  * dict.items(), keys(), values(), get(key[, default]). Case mapping covers
- * all of Unicode (through the C.UTF-8 locale), not only ASCII. */
+ * all of Unicode (the C.UTF-8 locale), with Python's special casing on top
+ * (case_special.h: ß -> SS, final sigma, title case). */
 
 #include "engine/jinja/value.h"
 

@@ -200,6 +200,13 @@ static void test_features(void) {
   expect_render("{% if tools %}{{ tools | length }} tools{% endif %}{% if enable_thinking is defined and enable_thinking is false %} nothink{% endif %}",
                 "1 tools nothink", "{\"tools\": [{\"a\": 1}], \"enable_thinking\": false}");
   expect_render("{{ 'éclair' | upper }} {{ 'ÀÉ' | lower }} {{ 'ünïcode' | length }}", "ÉCLAIR àé 7", NULL);
+  /* Python's special casing (expected strings from Python 3's str methods
+   * and Jinja2's filters): several characters (ß, ﬁ, İ), final sigma,
+   * title case (ǅ) for str.title() and capitalize, upper case for |title */
+  expect_render("{{ 'straße ﬁne' | upper }}|{{ 'ΟΔΟΣ ΣΑΣ.' | lower }}|{{ 'İx' | lower }}|{{ 'Σ' | lower }}",
+                "STRASSE FINE|οδος σας.|i\xcc\x87x|σ", NULL);
+  expect_render("{{ 'ǆa ﬁne' .title() }}|{{ 'ǆa' | capitalize }}|{{ 'ﬁne ǆa' | title }}|{{ 'ΑΣ\\'Β'.lower() }}",
+                "ǅa Fine|ǅa|FIne Ǆa|ασ'β", NULL);
   expect_render("{% set d = {'x': {'y': [10, 20]}} %}{{ d.x.y[1] }}{{ d['x']['y'][0] }}{{ d.get('z', 'none!') }}", "2010none!", NULL);
   expect_render("{{ ([1] + [2]) | length }} {{ strftime_now('%Y') | length }} {{ true }} {{ none }} {{ [1, 'a'] }}",
                 "2 4 True None [1, 'a']", NULL);
