@@ -43,7 +43,7 @@ static int is_cased(unsigned cp) { return is_alpha(cp) && (map_case(cp, 1) != cp
 /* Unicode's Case_Ignorable, the part that occurs in text: combining
  * accents, apostrophes, the soft hyphen and a few punctuation marks. */
 static int is_case_ignorable(unsigned cp) {
-  return (cp >= 0x300 && cp < 0x370) || cp == 0xAD || cp == 0xB7 || cp == 0x2019 || (cp < 0x80 && strchr("'.:^`", (int)cp));
+  return (cp >= 0x300 && cp < 0x370) || cp == 0xAD || cp == 0xB7 || cp == 0x2019 || (cp && cp < 0x80 && strchr("'.:^`", (int)cp));
 }
 
 /* Python's final sigma: a capital sigma at s[i] lowers to U+03C2 when a
