@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/json_file.h"
 #include "engine/model.h"
+#include "engine/ops/rope.h"
 
 static const struct {
   const char *model_type, *class_name;
@@ -327,6 +328,8 @@ static int validate_sizes(const duet_config *c) {
                       (long long)c->n_heads * c->head_dim);
   if (c->pos != DUET_POS_SINUSOIDAL && c->head_dim % 2)
     return duet_error(DUET_EINVAL, "head_dim %d must be even for RoPE", c->head_dim);
+  if (c->pos != DUET_POS_SINUSOIDAL && c->head_dim > DUET_ROPE_MAX_HD)
+    return duet_error(DUET_EUNSUPPORTED, "head_dim %d is wider than RoPE supports (%d)", c->head_dim, DUET_ROPE_MAX_HD);
   if (c->pos == DUET_POS_SINUSOIDAL && c->dim % 2)
     return duet_error(DUET_EINVAL, "hidden_size %d must be even for sinusoidal positions", c->dim);
   return DUET_OK;

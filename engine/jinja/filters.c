@@ -84,7 +84,11 @@ static jinja_value *f_select(jinja_arena *a, jinja_value *v, const jinja_args *a
   jinja_value *attr = by_attr ? jinja_arg(args, 0, NULL) : NULL, *test = jinja_arg(args, by_attr, NULL);
   if (by_attr && (!attr || attr->type != JV_STR)) return jinja_fail(args->line, "selectattr/rejectattr need an attribute name");
   if (test && (test->type != JV_STR || !jinja_test_exists(test->s)))
-    return jinja_fail(args->line, "select/reject: unknown test");
+    return jinja_fail(args->line, "%s: unknown test '%s'", by_attr ? "selectattr/rejectattr" : "select/reject",
+                      test->type == JV_STR ? test->s : jv_type_name(test));
+  /* Jinja yields nothing for a falsy value ("if value:"): templates filter
+   * `tools` after {% set tools = none %} (Functionary v3.1). */
+  if (!jv_truthy(v)) return jv_new(a, JV_LIST);
   jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
   if (!l || !out) return NULL;
   int skip = by_attr + 1;
@@ -154,8 +158,20 @@ static jinja_value *f_unique(jinja_arena *a, jinja_value *v, const jinja_args *a
   return out;
 }
 
+/* Length of the line break at s[i] as Python's str.splitlines() sees one
+ * (\n, \r, \r\n, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029), else 0. */
+static size_t line_break(const char *s, size_t len, size_t i) {
+  unsigned char c = (unsigned char)s[i];
+  if (c == '\r') return i + 1 < len && s[i + 1] == '\n' ? 2 : 1;
+  if (c == '\n' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1e)) return 1;
+  if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] == 0x85) return 2;
+  if (c == 0xE2 && i + 2 < len && (unsigned char)s[i + 1] == 0x80 && ((unsigned char)s[i + 2] & 0xFE) == 0xA8) return 3;
+  return 0;
+}
+
 /* indent(width=4, first=false, blank=false): indents the lines after the
- * first (and the first, and blank lines, when asked). */
+ * first (and the first, and blank lines, when asked). Jinja splits with
+ * str.splitlines() and joins with \n, so every line break becomes \n. */
 static jinja_value *f_indent(jinja_arena *a, jinja_value *v, const jinja_args *args) {
   jinja_value *w = jinja_arg(args, 0, "width"), *first = jinja_arg(args, 1, "first");
   jinja_value *blank = jinja_arg(args, 2, "blank");
@@ -163,17 +179,22 @@ static jinja_value *f_indent(jinja_arena *a, jinja_value *v, const jinja_args *a
   if (w && w->type == JV_STR) jinja_buf_put(&pad, w->s, w->len);
   else
     for (long long k = 0; k < (w && w->type == JV_INT ? w->i : 4) && k < 256; k++) jinja_buf_put(&pad, " ", 1);
-  for (size_t i = 0, line = 0; i <= v->len; line++) {
-    const char *nl = memchr(v->s + i, '\n', v->len - i);
-    size_t end = nl ? (size_t)(nl - v->s) : v->len;
+  /* Jinja appends "\n" first (a trailing "\r" then ends as "\r\n" does),
+   * so every line, the last included, ends with a break. */
+  jinja_buf t = {0};
+  jinja_buf_put(&t, v->s, v->len);
+  jinja_buf_put(&t, "\n", 1);
+  for (size_t i = 0, line = 0; !t.oom && i < t.n; line++) {
+    size_t end = i, brk;
+    while (!(brk = line_break(t.p, t.n, end))) end++;
     int indent_it = line == 0 ? first && jv_truthy(first) : end > i || (blank && jv_truthy(blank));
-    if (indent_it && pad.n)
-      jinja_buf_put(&b, pad.p, pad.n);
-    jinja_buf_put(&b, v->s + i, end - i);
-    if (!nl) break;
-    jinja_buf_put(&b, "\n", 1);
-    i = end + 1;
+    if (line) jinja_buf_put(&b, "\n", 1);
+    if (indent_it && pad.n) jinja_buf_put(&b, pad.p, pad.n);
+    jinja_buf_put(&b, t.p + i, end - i);
+    i = end + brk;
   }
+  if (t.oom) b.oom = 1;
+  free(t.p);
   free(pad.p);
   return jv_from_buf(a, &b);
 }
@@ -183,6 +204,7 @@ static jinja_value *f_map(jinja_arena *a, jinja_value *v, const jinja_args *args
   jinja_value *fname = attr ? NULL : jinja_arg(args, 0, NULL);
   if (!attr && (!fname || fname->type != JV_STR || !jinja_filter_exists(fname->s)))
     return jinja_fail(args->line, "map needs attribute= or the name of a known filter");
+  if (!jv_truthy(v)) return jv_new(a, JV_LIST); /* as select: Jinja maps a falsy value to nothing */
   jinja_value *l = as_list(a, v, args->line), *out = jv_new(a, JV_LIST);
   if (!l || !out) return NULL;
   jinja_args fargs = {.args = args->args + 1, .nargs = args->nargs - 1, .line = args->line};
@@ -341,8 +363,11 @@ jinja_value *jinja_filter(jinja_arena *a, const char *name, jinja_value *v, cons
     if (v->type == JV_FLOAT) return jv_float(a, fabs(v->f));
     return jinja_fail(line, "filter 'abs' needs a number");
   }
-  /* The rest are string filters: trim, upper, lower, title, capitalize, replace. */
-  v = v->type == JV_UNDEF ? jv_str(a, "", 0) : need_str(v, name, line);
+  /* The rest are string filters: trim, upper, lower, title, capitalize,
+   * replace, indent. All but indent take str(value) as Jinja's soft_str
+   * does: `content | trim` of a null content is "None", not an error. */
+  if (v->type == JV_UNDEF) v = jv_str(a, "", 0);
+  else v = strcmp(name, "indent") ? to_string(a, v) : need_str(v, name, line);
   if (!v) return NULL;
   if (!strcmp(name, "trim")) return jinja_str_strip(a, v, jinja_arg(args, 0, "chars"), 1, 1);
   if (!strcmp(name, "upper")) return jinja_str_case(a, v, JCASE_UPPER);

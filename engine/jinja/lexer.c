@@ -22,22 +22,43 @@ static int is_word(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+/* Jinja reads \r\n and \r as \n everywhere (newline_sequence), in text
+ * and string literals alike, before the rewrites below see the lines. */
+static char *normalize_newlines(const char *src, size_t len, size_t *out_len) {
+  char *out = malloc(len + 1);
+  if (!out) return NULL;
+  size_t m = 0;
+  for (size_t i = 0; i < len; i++) {
+    out[m++] = src[i] == '\r' ? '\n' : src[i];
+    if (src[i] == '\r' && i + 1 < len && src[i + 1] == '\n') i++;
+  }
+  *out_len = m;
+  return out;
+}
+
 /* The three rewrites Hugging Face applies before lexing: drop one trailing
  * newline; lstrip_blocks (spaces/tabs from a line start up to a block or
  * comment tag); trim_blocks (the newline right after a block/comment tag). */
-static char *preprocess(jinja_arena *a, const char *src, size_t len, size_t *out_len) {
+static char *preprocess(jinja_arena *a, const char *raw, size_t raw_len, size_t *out_len) {
+  size_t len;
+  char *src = normalize_newlines(raw, raw_len, &len);
+  if (!src) return NULL;
   if (len && src[len - 1] == '\n') len--;
   char *tmp = malloc(len + 1);
-  if (!tmp) return NULL;
+  if (!tmp) {
+    free(src);
+    return NULL;
+  }
   size_t m = 0;
   for (size_t i = 0; i < len;) {
     if (i == 0 || src[i - 1] == '\n') {
       size_t j = i;
       while (j < len && (src[j] == ' ' || src[j] == '\t')) j++;
-      if (j + 1 < len && src[j] == '{' && (src[j + 1] == '#' || src[j + 1] == '%' || src[j + 1] == '-')) i = j;
+      if (j + 1 < len && src[j] == '{' && (src[j + 1] == '#' || src[j + 1] == '%')) i = j; /* not "{{" nor text */
     }
     tmp[m++] = src[i++];
   }
+  free(src);
   char *out = jinja_alloc(a, m + 1);
   if (!out) {
     free(tmp);
@@ -46,7 +67,7 @@ static char *preprocess(jinja_arena *a, const char *src, size_t len, size_t *out
   size_t k = 0;
   for (size_t i = 0; i < m; i++) {
     out[k++] = tmp[i];
-    if (tmp[i] == '}' && i > 0 && (tmp[i - 1] == '#' || tmp[i - 1] == '%' || tmp[i - 1] == '-') &&
+    if (tmp[i] == '}' && i > 0 && (tmp[i - 1] == '#' || tmp[i - 1] == '%') && /* "%}", "#}": "-}" is text */
         i + 1 < m && tmp[i + 1] == '\n')
       i++;
   }
@@ -133,6 +154,10 @@ static int lex_string(lexer *L) {
       if (*p == e) m = p;
     if (m) {
       jinja_buf_put(&b, m + 1, 1);
+    } else if (e == '\n') {
+      /* A backslash before a line break continues the line, as Python's
+       * unicode-escape decodes Jinja literals (Mistral Small 3.1's template
+       * splits its long system prompt so). */
     } else if (e == 'x' || e == 'u') {
       int digits = e == 'x' ? 2 : 4;
       unsigned cp = 0;

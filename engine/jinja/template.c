@@ -32,6 +32,33 @@ static int known_callee(const checker *k, const char *name) {
   return 0;
 }
 
+/* The string literal at args[i] of n, or NULL: a test or filter named by
+ * a string (selectattr('a', 'equalto', x), select('odd'), map('lower')). */
+static const char *literal_arg(const jinja_node *n, int i) {
+  if (i >= n->nargs || n->args[i]->kind != JN_LITERAL || n->args[i]->lit->type != JV_STR) return NULL;
+  return n->args[i]->lit->s;
+}
+
+static int has_kwarg(const jinja_node *n, const char *name) {
+  for (int i = 0; i < n->nkwargs && i < n->nnames; i++)
+    if (!strcmp(n->names[i], name)) return 1;
+  return 0;
+}
+
+/* A filter that names a test or filter by string is checked at load too,
+ * so that select('gt', 1) or map('round') fail the load, not a request. */
+static int check_named_callee(const jinja_node *n) {
+  int by_attr = !strcmp(n->str, "selectattr") || !strcmp(n->str, "rejectattr");
+  const char *test = NULL, *filter = NULL;
+  if (by_attr || !strcmp(n->str, "select") || !strcmp(n->str, "reject")) test = literal_arg(n, by_attr);
+  else if (!strcmp(n->str, "map") && !has_kwarg(n, "attribute")) filter = literal_arg(n, 0);
+  if (test && !jinja_test_exists(test))
+    return duet_error(DUET_EUNSUPPORTED, "chat template line %d: unsupported test '%s' (in %s)", n->line, test, n->str);
+  if (filter && !jinja_filter_exists(filter))
+    return duet_error(DUET_EUNSUPPORTED, "chat template line %d: unsupported filter '%s' (in map)", n->line, filter);
+  return DUET_OK;
+}
+
 static int check_node(checker *k, const jinja_node *n) {
   if (!n) return DUET_OK;
   if (k->collect) {
@@ -49,11 +76,8 @@ static int check_node(checker *k, const jinja_node *n) {
     return duet_error(DUET_EUNSUPPORTED, "chat template line %d: unknown function '%s'", n->line, n->a->str);
   } else if (n->kind == JN_CALL && n->a->kind == JN_ATTR && !jinja_method_exists(n->a->str)) {
     return duet_error(DUET_EUNSUPPORTED, "chat template line %d: unsupported method '%s'", n->line, n->a->str);
-  } else if (n->kind == JN_FILTER && (!strcmp(n->str, "selectattr") || !strcmp(n->str, "rejectattr")) &&
-             n->nargs > 1 && n->args[1]->kind == JN_LITERAL && n->args[1]->lit->type == JV_STR &&
-             !jinja_test_exists(n->args[1]->lit->s)) {
-    return duet_error(DUET_EUNSUPPORTED, "chat template line %d: unsupported test '%s'", n->line,
-                      n->args[1]->lit->s);
+  } else if (n->kind == JN_FILTER && check_named_callee(n) < 0) {
+    return DUET_EUNSUPPORTED;
   }
   const jinja_node *kids[] = {n->a, n->b, n->c, n->d};
   for (int i = 0; i < 4; i++)

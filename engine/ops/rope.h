@@ -18,7 +18,11 @@
 
 #include "engine/model.h"
 
-#define DUET_ROPE_MAX_HD 512
+/* The widest head RoPE takes: 8x any released model's (256), and the
+ * per-row cos/sin tables (2 x 8 KiB) still sit on each thread's stack.
+ * duet_config_validate refuses wider heads at load, so a server refuses
+ * such a model at startup instead of its workers failing to start. */
+#define DUET_ROPE_MAX_HD 4096
 
 typedef struct {
   int head_dim;                        /* hd, even, <= DUET_ROPE_MAX_HD */

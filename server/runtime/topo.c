@@ -33,7 +33,7 @@ int duet_topo_validate(const duet_topo *t, int world_size, int n_heads, int n_kv
                       world_size, duet_topo_size(t));
   if (n_heads % t->tp || n_kv_heads % t->tp || hidden % t->tp)
     return duet_error(DUET_EINVAL,
-                      "--tp %d must divide the model's attention heads (%d), KV heads (%d) and hidden size (%d)",
+                      "--tp %d must divide the model's attention heads (%d), KV heads (%d) and intermediate_size (%d)",
                       t->tp, n_heads, n_kv_heads, hidden);
   return DUET_OK;
 }

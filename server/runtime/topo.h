@@ -26,7 +26,7 @@ int duet_topo_decode_rank(const duet_topo *t, int group, int tp_rank);
 /* Where endpoint `rank` sits; DUET_EINVAL when outside the job. */
 int duet_topo_place(const duet_topo *t, int rank, duet_place *out);
 /* Check counts against the job size and the model's heads (T must divide
- * the query and KV heads and the hidden size); a clear message otherwise. */
+ * the query and KV heads and intermediate_size); a clear message otherwise. */
 int duet_topo_validate(const duet_topo *t, int world_size, int n_heads, int n_kv_heads, int hidden);
 
 /* Default KV pool size of a rank: room for `contexts` full contexts of

@@ -4,9 +4,9 @@
 # through tensor-parallel ranks (per rank: 3 q heads over 1 kv head, 35
 # hidden units); prompts of 1, 16 and 32 tokens (whole KV blocks) match
 # duet-generate. Models the job's ranks would refuse (a --tp that does not
-# divide the heads, a tensor whose shape contradicts config.json) are
-# refused by duetd at startup with the loader's message, not restarted
-# forever behind 503s. Budget: ~30 s.
+# divide the heads, a tensor whose shape contradicts config.json, a head
+# wider than RoPE takes) are refused by duetd at startup with the loader's
+# message, not restarted forever behind 503s. Budget: ~30 s.
 . "$DUET_SRC/tests/integration/http_lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 FIX=$SRC/tests/fixtures/models/llama_tp_odd
@@ -65,10 +65,18 @@ refused() {
 make_model "$TMP/odd" llama_odd
 refused tp_heads "--tp 2 must divide the model's attention heads (3), KV heads (1)" --model "$TMP/odd" \
   --prefill 1 --decode 1 --tp 2
+# heads that split but an MLP that does not: the message names the config
+# key (it said "hidden size", which reads as hidden_size, 48 here)
+make_model "$TMP/mlp" llama_tp_odd
+jq '.intermediate_size = 71' "$FIX/config.json" >"$TMP/mlp/config.json"
+refused tp_mlp "--tp 2 must divide the model's attention heads (6), KV heads (2) and intermediate_size (71)" \
+  --model "$TMP/mlp" --prefill 1 --decode 1 --tp 2
 make_model "$TMP/bad" llama_mha
 jq '.intermediate_size = 66' "$SRC/tests/fixtures/models/llama_mha/config.json" >"$TMP/bad/config.json"
 shape="tensor 'model.layers.0.mlp.gate_proj.weight' has shape [64, 32] but the config needs [66, 32]"
 refused shape_inprocess "$shape" --model "$TMP/bad"
 refused shape_job "$shape" --model "$TMP/bad" --prefill 1 --decode 1
+jq '.head_dim = 4098' "$SRC/tests/fixtures/models/llama_mha/config.json" >"$TMP/bad/config.json"
+refused wide_head "head_dim 4098 is wider than RoPE supports (4096)" --model "$TMP/bad"
 check "no worker left behind" [ -z "$(pgrep -f "duet-worker .*--model $TMP/")" ]
 finish

@@ -221,6 +221,24 @@ static void test_features(void) {
                 "[a\n  b\n\n  c] [> x\n> y] [p\n \n q]", NULL);
   expect_render("{{ '\\u00e9\\x41\\t|' }}{{ '\xf0\x9f\x98\x80\xc3\xa9' | upper }}", "\xc3\xa9" "A\t|\xf0\x9f\x98\x80\xc3\x89", NULL);
   expect_render("{{ ', '.join(['a', 'b']) }}|{% generation %}gen {{ 1 }}{% endgeneration %}|", "a, b|gen 1|", NULL);
+  /* Jinja's select/reject/map yield nothing for a falsy value: Functionary
+   * v3.1 filters `tools` after {% set tools = none %} on every tool-less request. */
+  expect_render("{{ none | selectattr('role', 'equalto', 'x') | list }}|{{ none | map(attribute='a') | list }}|"
+                "{{ '' | select | list }}|{{ 0 | rejectattr('a') | list }}",
+                "[]|[]|[]|[]", NULL);
+  expect_render("{% set tools = none %}{{ tools | selectattr('type', 'equalto', 'code_interpreter') | list | length > 0 }}",
+                "False", NULL);
+  /* string filters take str(value), as Jinja's soft_str: a null content is "None" */
+  expect_render("{{ none | trim }}|{{ 5 | upper }}|{{ none | replace('o', '0') }}|{{ 1.5 | lower }}", "None|5|N0ne|1.5", NULL);
+  /* indent splits as str.splitlines() (\r\n, \r, U+2028, U+0085...) and joins with \n */
+  expect_render("[{{ 'a\\r\\nb\\u2028c\\x85d' | indent(2) }}] [{{ 'x\\r' | indent }}] [{{ 'p\\rq' | indent(1, blank=true) }}]",
+                "[a\n  b\n  c\n  d] [x] [p\n q]", NULL);
+  /* backslash-newline in a literal continues the line (Mistral Small 3.1's system prompt) */
+  expect_render("{{ 'a\\\nb' }}|{{ \"c\\\n\\\nd\" }}", "ab|cd", NULL);
+  /* \r\n and \r read as \n in the template, so trim_blocks and the trailing newline apply */
+  expect_render("a\r\n{% if true %}\r\nb\r\n{% endif %}\r\n{{ 'c\rd' }}\r\n", "a\nb\nc\nd", NULL);
+  /* lstrip_blocks and trim_blocks touch only block and comment tags, not text like "{-" or "-}" */
+  expect_render("x\n  {-y}\na -}\nb{{ 1 }}", "x\n  {-y}\na -}\nb1", NULL);
 }
 
 static void test_render_errors(void) {
@@ -268,6 +286,10 @@ static void test_load_errors(void) {
   expect_load_error("{{ x ", DUET_EFORMAT, "not closed");
   expect_load_error("{{ (1 + }}", DUET_EFORMAT, "expected");
   expect_load_error("{{ x | selectattr('a', 'nosuchtest') }}", DUET_EUNSUPPORTED, "nosuchtest");
+  /* tests and filters named by string are checked at load too, not at the first request */
+  expect_load_error("{{ [1] | select('gt', 0) | list }}", DUET_EUNSUPPORTED, "unsupported test 'gt'");
+  expect_load_error("{{ [1] | reject('frob') | list }}", DUET_EUNSUPPORTED, "unsupported test 'frob'");
+  expect_load_error("{{ [1.5] | map('round') | list }}", DUET_EUNSUPPORTED, "unsupported filter 'round'");
   expect_load_error("{{ 'bad \\q escape' }}", DUET_EFORMAT, "escape");
   expect_load_error("{{ 9223372036854775808 }}", DUET_EUNSUPPORTED, "does not fit in 64 bits");
   /* deep nesting is refused, not a stack overflow */

@@ -9,7 +9,7 @@
 static const char *MODELS[] = {"llama_mha",     "llama_gqa_tied",       "llama_bf16", "llama_f16",
                                "llama_gptj",    "llama_sinusoidal",     "llama3_scaling",
                                "llama_linear_scaling", "qwen2_bias", "qwen3_qknorm", "llama_odd",
-                               "llama_tp_odd"};
+                               "llama_tp_odd", "llama_wide_head"};
 
 static void check_model(const char *name, int to_f32) {
   char dir[256];

@@ -130,6 +130,9 @@ static void test_config_refusals(void) {
   CHECK_ERR(load_json(LLAMA ", \"eos_token_id\": 100}", &c), DUET_ERANGE, "eos_token_id");
   CHECK_ERR(load_json(LLAMA ", \"tie_word_embeddings\": 1}", &c), DUET_EFORMAT, "tie_word_embeddings");
   CHECK_ERR(load_json(LLAMA ", \"head_dim\": 99999999999}", &c), DUET_ERANGE, "head_dim");
+  /* refused with the config, not first when a workspace is made */
+  CHECK_ERR(load_json(LLAMA ", \"head_dim\": 4098}", &c), DUET_EUNSUPPORTED, "wider than RoPE supports (4096)");
+  CHECK_OK(load_json(LLAMA ", \"head_dim\": 4096}", &c));
   CHECK_ERR(load_json(LLAMA ", \"hidden_size\": 2.5}", &c), DUET_EFORMAT, "hidden_size");
   CHECK_ERR(load_json("{\"model_type\": \"llama\", \"hidden_size\": 60, \"intermediate_size\": 96, "
                       "\"num_hidden_layers\": 2, \"num_attention_heads\": 8, \"vocab_size\": 100}", &c),
