@@ -26,7 +26,7 @@ static int load_vocab(json_t *jv, const duet_nul_sentinel *nul, duet_bpe *b, due
     /* tok, not key: json_object_foreach finds the next entry from key */
     const char *tok = key;
     char *restored = NULL;
-    if (nul && nul->len && len && !(restored = malloc(len)))
+    if (nul && nul->len && memmem(key, len, nul->utf8, nul->len) && !(restored = malloc(len)))
       return duet_error(DUET_ENOMEM, "tokenizer: out of memory");
     if (restored) len = duet_nul_keys_restore(nul, key, len, restored), tok = restored;
     rc = duet_utf8_invalid_at(tok, len) >= 0
